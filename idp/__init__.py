@@ -1,0 +1,63 @@
+"""idp — the OpenID Connect identity provider of the compte ameli.
+
+``create_app`` is the only entry point: ``wsgi.py`` calls it for gunicorn, the
+``idp`` command for the CLI, the tests with their own settings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+from . import config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(config.INSTANCE_DIR),
+    )
+    settings = config.load(overrides)
+    app.config.update(settings)
+    app.config.update(
+        SECRET_KEY=settings["IDP_SECRET_KEY"],
+        SQLALCHEMY_DATABASE_URI=settings["IDP_DATABASE_URL"],
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        TESTING=settings["IDP_TESTING"],
+        MAX_CONTENT_LENGTH=64 * 1024,
+        MAX_FORM_MEMORY_SIZE=64 * 1024,
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the Flask session
+        SESSION_COOKIE_NAME="idp_csrf",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings["IDP_ISSUER"].startswith("https://"),
+        JSON_SORT_KEYS=False,
+    )
+
+    from .extensions import csrf, db, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))
+    csrf.init_app(app)
+
+    from . import errors, oidc, security_headers, sessions
+    from .login import bp as login_bp
+    from .login import flow as login_flow
+
+    oidc.init_app(app)
+    csrf.exempt(oidc.bp)
+    app.register_blueprint(login_bp)
+    errors.init_app(app)
+    app.after_request(sessions.apply_cookie)
+    app.after_request(login_flow.apply_cookie)
+    app.after_request(security_headers.apply)
+
+    from .cli import register as register_cli
+
+    register_cli(app)
+    return app

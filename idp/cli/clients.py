@@ -1,0 +1,3 @@
+"""`idp clients` commands."""
+
+COMMANDS: list = []

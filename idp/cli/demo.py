@@ -1,0 +1,3 @@
+"""`idp demo` commands."""
+
+COMMANDS: list = []

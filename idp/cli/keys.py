@@ -1,0 +1,3 @@
+"""`idp keys` commands."""
+
+COMMANDS: list = []

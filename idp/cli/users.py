@@ -1,0 +1,3 @@
+"""`idp users` commands."""
+
+COMMANDS: list = []

@@ -1,0 +1,93 @@
+"""Secrets: generation, keyed hashes, password hashing and constant-time checks.
+
+Two kinds of secret, two kinds of hash:
+
+* passwords are low-entropy, so they get Argon2id (OWASP m=19 MiB, t=2, p=1),
+  rehashed at login when the parameters change;
+* everything we generate ourselves (client secrets, codes, tokens, link and device
+  tokens, flow identifiers) has at least 128 bits of entropy, so a fast keyed hash
+  (HMAC-SHA-256 under a key derived from the server secret) is enough and keeps the
+  token endpoint fast. Lookups go by that hash; a stolen table reveals nothing usable.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from flask import current_app
+
+
+def random_token(nbytes: int = 32) -> str:
+    """A URL-safe random string with ``nbytes`` bytes of entropy."""
+    return secrets.token_urlsafe(nbytes)
+
+
+def _derived_key(purpose: str) -> bytes:
+    secret = current_app.config["IDP_SECRET_KEY"].encode()
+    return hmac.new(secret, b"idp-key-derivation:" + purpose.encode(), hashlib.sha256).digest()
+
+
+def keyed_hash(purpose: str, value: str) -> str:
+    """HMAC-SHA-256 of ``value`` under a per-purpose key; hex, 64 characters."""
+    return hmac.new(_derived_key(purpose), value.encode(), hashlib.sha256).hexdigest()
+
+
+def b64url_hmac(purpose: str, value: str) -> str:
+    """HMAC-SHA-256 as unpadded base64url (for identifiers that leave the server)."""
+    digest = hmac.new(_derived_key(purpose), value.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def equals(a: str | bytes, b: str | bytes) -> bool:
+    """Constant-time comparison."""
+    if isinstance(a, str):
+        a = a.encode()
+    if isinstance(b, str):
+        b = b.encode()
+    return hmac.compare_digest(a, b)
+
+
+# --- Passwords ------------------------------------------------------------------------
+
+def password_hasher() -> PasswordHasher:
+    cfg = current_app.config
+    key = (cfg["IDP_ARGON2_TIME_COST"], cfg["IDP_ARGON2_MEMORY_COST"], cfg["IDP_ARGON2_PARALLELISM"])
+    cache = current_app.extensions.setdefault("idp_password_hashers", {})
+    if key not in cache:
+        cache[key] = PasswordHasher(time_cost=key[0], memory_cost=key[1], parallelism=key[2])
+    return cache[key]
+
+
+def hash_password(password: str) -> str:
+    return password_hasher().hash(password)
+
+
+def verify_password(stored_hash: str | None, password: str) -> bool:
+    """Check a password; with no stored hash, spend the same time on a dummy one.
+
+    The dummy hash makes an unknown NIR cost what a known one costs, so response
+    time says nothing about whether an account exists.
+    """
+    ph = password_hasher()
+    try:
+        return ph.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(stored_hash: str) -> bool:
+    return password_hasher().check_needs_rehash(stored_hash)
+
+
+def _dummy_hash() -> str:
+    ph = password_hasher()
+    cache = current_app.extensions.setdefault("idp_dummy_hashes", {})
+    key = (ph.time_cost, ph.memory_cost, ph.parallelism)
+    if key not in cache:
+        cache[key] = ph.hash(random_token(16))
+    return cache[key]

@@ -1,0 +1,107 @@
+"""The server-side state of one login in progress.
+
+A :class:`~idp.models.LoginFlow` row keeps the authorization request it serves,
+the user once known and the steps passed. The browser holds only a random
+256-bit identifier in an HttpOnly cookie, renewed after each step that raises
+the level of trust (ASVS 7.2.4), so an identifier seen before login is worthless
+after it. The identifier is stored as a keyed hash.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from flask import current_app, g, redirect, request, url_for
+from sqlalchemy import select, update
+
+from .. import crypto, nir, sessions
+from ..extensions import db
+from ..models import LoginFlow, utcnow
+from ..oidc.server import StoredAuthorizationRequest, server
+
+COOKIE = "idp_flow"
+PURPOSE = "login-flow"
+
+
+def _cookie(raw: str) -> None:
+    g.idp_flow_cookie = raw
+
+
+def start(oauth_request):
+    """Keep the validated authorization request and send the browser to the first step."""
+    raw = crypto.random_token(32)
+    params = {k: v for k, v in oauth_request.payload.data.items()}
+    hint = params.get("login_hint")
+    flow = LoginFlow(
+        flow_hash=crypto.keyed_hash(PURPOSE, raw),
+        client_id=oauth_request.client.id,
+        authorization_params=params,
+        login_hint=nir.normalize(hint) if hint and nir.is_valid(hint) else None,
+        expires_at=utcnow() + timedelta(seconds=current_app.config["IDP_LOGIN_FLOW_LIFETIME"]),
+    )
+    db.session.add(flow)
+    db.session.commit()
+    _cookie(raw)
+    return redirect(url_for("login.step"))
+
+
+def current() -> LoginFlow | None:
+    raw = request.cookies.get(COOKIE)
+    if not raw or len(raw) > 100:
+        return None
+    flow = db.session.scalar(select(LoginFlow).where(LoginFlow.flow_hash == crypto.keyed_hash(PURPOSE, raw)))
+    if flow is None or flow.completed_at is not None or utcnow() >= flow.expires_at:
+        return None
+    return flow
+
+
+def renew_identifier(flow: LoginFlow) -> None:
+    raw = crypto.random_token(32)
+    flow.flow_hash = crypto.keyed_hash(PURPOSE, raw)
+    _cookie(raw)
+
+
+def _close(flow: LoginFlow) -> bool:
+    """Mark the flow finished; False when a double submit already did."""
+    done = db.session.execute(
+        update(LoginFlow).where(LoginFlow.id == flow.id, LoginFlow.completed_at.is_(None)).values(completed_at=utcnow())
+    )
+    if done.rowcount != 1:
+        db.session.rollback()
+        return False
+    _cookie("")
+    return True
+
+
+def complete(flow: LoginFlow, amr: list[str], acr: str):
+    """Open the login session and answer the relying party's authorization request."""
+    if not _close(flow):
+        return None
+    auth = sessions.start(flow.user_id, int(time.time()), amr, acr)
+    return resume(flow, grant_user=auth)
+
+
+def cancel(flow: LoginFlow):
+    """The person gave up: the relying party receives ``access_denied``."""
+    if not _close(flow):
+        return None
+    db.session.commit()
+    return resume(flow, grant_user=None)
+
+
+def resume(flow: LoginFlow, grant_user):
+    """Answer the stored authorization request (with a code, or ``access_denied``)."""
+    oauth_request = StoredAuthorizationRequest(flow.authorization_params)
+    grant = server.get_authorization_grant(oauth_request)
+    return server.create_authorization_response(request=oauth_request, grant_user=grant_user, grant=grant)
+
+
+def apply_cookie(response):
+    """``after_request``: set or clear the flow cookie decided during the request."""
+    raw = g.pop("idp_flow_cookie", None)
+    if raw:
+        response.set_cookie(COOKIE, raw, max_age=current_app.config["IDP_LOGIN_FLOW_LIFETIME"], **sessions.cookie_options())
+    elif raw == "":
+        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="Lax")
+    return response

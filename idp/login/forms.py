@@ -1,0 +1,26 @@
+"""Forms of the login pages (CSRF comes with Flask-WTF)."""
+
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, Length, ValidationError
+
+from .. import nir
+from ..messages import msg
+
+
+def valid_nir(form, field) -> None:
+    if not nir.is_valid(field.data or ""):
+        raise ValidationError(msg("nir_invalid"))
+
+
+class PasswordForm(FlaskForm):
+    """Step 0: NIR and password."""
+
+    nir = StringField(
+        "Numéro de sécurité sociale",
+        validators=[DataRequired(msg("nir_required")), Length(max=32, message=msg("field_too_long")), valid_nir],
+    )
+    password = PasswordField(
+        "Mot de passe",
+        validators=[DataRequired(msg("password_required")), Length(max=128, message=msg("field_too_long"))],
+    )

@@ -1,0 +1,25 @@
+"""The provider's data model, one module per area.
+
+Every table is created by an Alembic migration (``idp/migrations``), never by
+``create_all``. Secrets are never stored as such: columns named ``*_hash`` hold a
+keyed hash (see :mod:`idp.crypto`), private keys are encrypted.
+"""
+
+from .clock import utcnow
+from .users import User
+from .clients import Client
+from .grants import AuthorizationCode, Grant, Token
+from .keys import SigningKey
+from .sessions import BrowserSession, LoginFlow
+
+__all__ = [
+    "utcnow",
+    "User",
+    "Client",
+    "Grant",
+    "AuthorizationCode",
+    "Token",
+    "SigningKey",
+    "BrowserSession",
+    "LoginFlow",
+]

@@ -1,0 +1,160 @@
+"""What a user granted a client, and the codes and tokens issued from it.
+
+A :class:`Grant` is one authorization: one user, one client, one authentication
+(its time, methods and nonce). Every code and token issued from it points back to
+it, so that a replayed code or a reused refresh token revokes the whole family in
+one UPDATE, including tokens a racing request is about to save.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from authlib.oauth2.rfc6749 import AuthorizationCodeMixin, TokenMixin
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, update
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .clients import Client
+from .clock import epoch, utcnow
+from .users import User
+
+
+class Grant(db.Model):
+    __tablename__ = "grants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    scope: Mapped[str] = mapped_column(String(500), default="")
+    nonce: Mapped[str | None] = mapped_column(String(255))
+    auth_time: Mapped[int | None] = mapped_column(Integer)
+    acr: Mapped[str | None] = mapped_column(String(100))
+    amr: Mapped[list | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    client: Mapped[Client] = relationship()
+    user: Mapped[User | None] = relationship()
+
+    @classmethod
+    def revoke(cls, grant_id: int) -> None:
+        db.session.execute(
+            update(cls).where(cls.id == grant_id, cls.revoked_at.is_(None)).values(revoked_at=utcnow())
+        )
+
+
+class AuthorizationCode(db.Model, AuthorizationCodeMixin):
+    __tablename__ = "authorization_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
+    redirect_uri: Mapped[str] = mapped_column(String(2048))
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    code_challenge_method: Mapped[str] = mapped_column(String(10))
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    grant: Mapped[Grant] = relationship()
+
+    def is_expired(self) -> bool:
+        return utcnow() >= self.expires_at
+
+    def get_redirect_uri(self) -> str:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.grant.scope
+
+    def get_nonce(self) -> str | None:
+        return self.grant.nonce
+
+    def get_auth_time(self) -> int | None:
+        return self.grant.auth_time
+
+    def get_acr(self) -> str | None:
+        return self.grant.acr
+
+    def get_amr(self) -> list | None:
+        return self.grant.amr
+
+    def claim(self) -> bool:
+        """Mark the code used; True for exactly one caller, however many race."""
+        result = db.session.execute(
+            update(AuthorizationCode)
+            .where(AuthorizationCode.id == self.id, AuthorizationCode.used_at.is_(None))
+            .values(used_at=utcnow())
+        )
+        return result.rowcount == 1
+
+
+class Token(db.Model, TokenMixin):
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    grant_id: Mapped[int | None] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    access_token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    refresh_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
+    scope: Mapped[str] = mapped_column(String(500), default="")
+    issued_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_in: Mapped[int] = mapped_column(Integer)
+    refresh_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    access_revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    refresh_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    client: Mapped[Client] = relationship()
+    grant: Mapped[Grant | None] = relationship()
+    user: Mapped[User | None] = relationship()
+
+    # --- state --------------------------------------------------------------------
+    @property
+    def expires_at(self) -> datetime:
+        return self.issued_at + timedelta(seconds=self.expires_in)
+
+    def grant_revoked(self) -> bool:
+        return self.grant is not None and self.grant.revoked_at is not None
+
+    def is_expired(self) -> bool:
+        return utcnow() >= self.expires_at
+
+    def is_revoked(self) -> bool:
+        return self.access_revoked_at is not None or self.grant_revoked()
+
+    def refresh_usable(self) -> bool:
+        return (
+            self.refresh_token_hash is not None
+            and self.refresh_used_at is None
+            and not self.grant_revoked()
+            and self.refresh_expires_at is not None
+            and utcnow() < self.refresh_expires_at
+        )
+
+    def claim_refresh(self) -> bool:
+        """Consume the refresh token; True for exactly one caller."""
+        result = db.session.execute(
+            update(Token).where(Token.id == self.id, Token.refresh_used_at.is_(None)).values(refresh_used_at=utcnow())
+        )
+        return result.rowcount == 1
+
+    # --- Authlib TokenMixin ----------------------------------------------------------
+    def check_client(self, client) -> bool:
+        return self.client_id == client.id
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_expires_in(self) -> int:
+        return self.expires_in
+
+    def get_user(self):
+        return self.user
+
+    def get_client(self):
+        return self.client
+
+    @property
+    def issued_at_epoch(self) -> int:
+        return epoch(self.issued_at)

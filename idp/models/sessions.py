@@ -1,0 +1,54 @@
+"""Server-side state of a browser: a login in progress, and the login session after it.
+
+Both are found by a random identifier of 256 bits kept in an HttpOnly cookie; only
+its keyed hash is stored, so a database dump does not let anyone take a session over.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .clock import utcnow
+from .users import User
+
+
+class LoginFlow(db.Model):
+    """A login in progress, bound to the authorization request it started from."""
+
+    __tablename__ = "login_flows"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    flow_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    authorization_params: Mapped[dict] = mapped_column(JSON)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # Steps already passed, in order (``["password"]``, ``["password", "code"]``...).
+    passed: Mapped[list] = mapped_column(JSON, default=list)
+    login_hint: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    user: Mapped[User | None] = relationship()
+
+
+class BrowserSession(db.Model):
+    """The provider's own login session: single sign-on and ``prompt=none``."""
+
+    __tablename__ = "browser_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sid_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    auth_time: Mapped[int] = mapped_column(Integer)
+    amr: Mapped[list] = mapped_column(JSON, default=list)
+    acr: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    user: Mapped[User] = relationship()

@@ -1,0 +1,41 @@
+"""Insured people: the accounts that log in."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Boolean, Date, DateTime, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..extensions import db
+from ..regimes import name as regime_name
+from .clock import utcnow
+
+AFFILIATIONS = ("affiliated", "pending", "none")
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The NIR is the login identifier, never the OIDC ``sub`` (that one is pairwise).
+    nir: Mapped[str] = mapped_column(String(15), unique=True, index=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    email: Mapped[str | None] = mapped_column(String(254))
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    birth_date: Mapped[date] = mapped_column(Date)
+    given_name: Mapped[str] = mapped_column(String(100))
+    family_name: Mapped[str] = mapped_column(String(100))
+    gender: Mapped[str | None] = mapped_column(String(10))
+    regime_code: Mapped[str] = mapped_column(String(2), default="01")
+    caisse: Mapped[str | None] = mapped_column(String(120))
+    affiliation: Mapped[str] = mapped_column(String(16), default="affiliated")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    @property
+    def regime_name(self) -> str | None:
+        return regime_name(self.regime_code)
+
+    def __repr__(self) -> str:  # never print the NIR or the hash in logs
+        return f"<User {self.id}>"

@@ -1,0 +1,142 @@
+"""Checks of the authorization request, run in order after Authlib's own.
+
+Authlib has already checked the client, the exact redirect URI and the response
+type (errors before that point show a page; no redirect to an unverified URI).
+Each check below is small and named so that a reader can map it to the spec; it
+raises an OAuth error that is sent back to the (verified) redirect URI. They run
+in the order of :data:`CHECKS` (Authlib's hooks are an unordered set, so the
+pipeline is one hook).
+"""
+
+from __future__ import annotations
+
+from authlib.oauth2.rfc6749 import InvalidRequestError, InvalidScopeError
+from authlib.oauth2.rfc6749.util import scope_to_list
+from authlib.oauth2.rfc6749.errors import OAuth2Error
+from flask import current_app
+
+from authlib.oidc.core.grants.util import validate_nonce
+
+from .acr import SUPPORTED_ACR_VALUES
+from .grants import OpenIDCodeExtension, RequireS256
+
+SINGLE_VALUED = (
+    "response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "prompt", "max_age",
+    "code_challenge", "code_challenge_method", "login_hint", "acr_values", "response_mode",
+    "ui_locales", "id_token_hint", "display", "claims_locales",
+)
+
+
+class RequestNotSupportedError(OAuth2Error):
+    error = "request_not_supported"
+
+
+class RequestUriNotSupportedError(OAuth2Error):
+    error = "request_uri_not_supported"
+
+
+def check_single_values(grant) -> None:
+    """RFC 6749 §3.1: parameters MUST NOT be included more than once."""
+    datalist = grant.request.payload.datalist
+    for name in SINGLE_VALUED:
+        if len(datalist.get(name, [])) > 1:
+            raise InvalidRequestError(f"Multiple '{name}' in request.")
+
+
+def check_parameter_length(grant) -> None:
+    limit = current_app.config["IDP_MAX_PARAMETER_LENGTH"]
+    for name, values in grant.request.payload.datalist.items():
+        if len(name) > 64 or any(len(v) > limit for v in values):
+            raise InvalidRequestError(f"Parameter too long (limit {limit} characters).")
+
+
+def check_openid_scope(grant) -> None:
+    """This is an OpenID Provider: ``openid`` is required, and kept after filtering."""
+    if "openid" not in scope_to_list(grant.request.payload.scope or ""):
+        raise InvalidScopeError("The 'openid' scope is required.")
+    if "openid" not in scope_to_list(grant.request.scope or ""):
+        raise InvalidScopeError("This client is not registered for the 'openid' scope.")
+
+
+def check_request_objects(grant) -> None:
+    data = grant.request.payload.data
+    if "request" in data:
+        raise RequestNotSupportedError("Request objects are not supported.")
+    if "request_uri" in data:
+        raise RequestUriNotSupportedError("request_uri is not supported.")
+
+
+def check_response_mode(grant) -> None:
+    mode = grant.request.payload.data.get("response_mode")
+    if mode not in (None, "query"):
+        raise InvalidRequestError("Only response_mode=query is supported.")
+
+
+def check_prompt(grant) -> None:
+    prompt = grant.request.payload.data.get("prompt")
+    if prompt is None:
+        return
+    values = prompt.split()
+    allowed = {"none", "login", "consent", "select_account"}
+    if not values or not set(values) <= allowed:
+        raise InvalidRequestError("Invalid 'prompt' value.")
+    if "none" in values and len(values) > 1:
+        raise InvalidRequestError("prompt=none cannot be combined with another value.")
+
+
+def check_max_age(grant) -> None:
+    max_age = grant.request.payload.data.get("max_age")
+    if max_age is not None and parse_max_age(max_age) is None:
+        raise InvalidRequestError("'max_age' must be a non-negative integer.")
+
+
+def check_acr_values(grant) -> None:
+    acr_values = grant.request.payload.data.get("acr_values")
+    if acr_values is not None and not set(acr_values.split()) & set(SUPPORTED_ACR_VALUES):
+        raise InvalidRequestError("Unknown 'acr_values'.")
+
+
+_PKCE = RequireS256()
+_OPENID = OpenIDCodeExtension()
+
+
+def check_pkce(grant) -> None:
+    """S256 challenge required for every client; ``plain`` refused (RFC 9700)."""
+    _PKCE.validate_code_challenge(grant, None)
+
+
+def check_nonce(grant) -> None:
+    """Nonce required, and never seen before from this client."""
+    validate_nonce(grant.request, _OPENID.exists_nonce, required=True)
+
+
+def parse_max_age(value: str | None) -> int | None:
+    if value is None or not value.isdigit() or len(value) > 10:
+        return None
+    return int(value)
+
+
+CHECKS = (
+    check_single_values,
+    check_parameter_length,
+    check_request_objects,
+    check_response_mode,
+    check_openid_scope,
+    check_pkce,
+    check_nonce,
+    check_prompt,
+    check_max_age,
+    check_acr_values,
+)
+
+
+class AuthorizationChecks:
+    """Registers :data:`CHECKS` on the code grant (an Authlib grant extension)."""
+
+    def __call__(self, grant) -> None:
+        grant.register_hook("after_validate_authorization_request_payload", self.run)
+
+    @staticmethod
+    def run(grant, redirect_uri) -> None:
+        for check in CHECKS:
+            check(grant)

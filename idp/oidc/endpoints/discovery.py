@@ -1,0 +1,54 @@
+"""OpenID Provider metadata (OIDC Discovery 1.0, RFC 8414, RFC 9207)."""
+
+from flask import current_app, jsonify
+
+from ..acr import SUPPORTED_ACR_VALUES
+from ..claims import SUPPORTED_CLAIMS, SUPPORTED_SCOPES
+from ..keys import SUPPORTED_ALGS
+from . import bp
+
+
+def metadata() -> dict:
+    iss = current_app.config["IDP_ISSUER"]
+    client_auth = ["client_secret_basic", "client_secret_post"]
+    return {
+        "issuer": iss,
+        "authorization_endpoint": f"{iss}/authorize",
+        "token_endpoint": f"{iss}/token",
+        "userinfo_endpoint": f"{iss}/userinfo",
+        "jwks_uri": f"{iss}/jwks.json",
+        "revocation_endpoint": f"{iss}/revoke",
+        "introspection_endpoint": f"{iss}/introspect",
+        "end_session_endpoint": f"{iss}/logout",
+        "scopes_supported": list(SUPPORTED_SCOPES),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": list(SUPPORTED_ALGS),
+        "token_endpoint_auth_methods_supported": [*client_auth, "none"],
+        "revocation_endpoint_auth_methods_supported": [*client_auth, "none"],
+        "introspection_endpoint_auth_methods_supported": client_auth,
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": ["iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash",
+                             *SUPPORTED_CLAIMS],
+        "claim_types_supported": ["normal"],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "acr_values_supported": list(SUPPORTED_ACR_VALUES),
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "ui_locales_supported": ["fr-FR"],
+        "authorization_response_iss_parameter_supported": True,
+        "frontchannel_logout_supported": False,
+        "backchannel_logout_supported": False,
+    }
+
+
+@bp.route("/.well-known/openid-configuration")
+def openid_configuration():
+    response = jsonify(metadata())
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.cache_control.public = True
+    response.cache_control.max_age = 300
+    return response

@@ -1,0 +1,258 @@
+"""The grants and extensions registered on the authorization server.
+
+Authlib carries the protocol; these subclasses only say where things are stored
+and which policy applies (PKCE S256 for everyone, rotation of refresh tokens,
+replay detection that revokes a whole grant).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, grants
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oidc.core.grants import OpenIDCode, OpenIDToken
+from authlib.oidc.core.grants.util import validate_request_prompt
+from flask import current_app
+from sqlalchemy import select
+
+from .. import crypto
+from ..extensions import db
+from ..models import AuthorizationCode, Grant, Token, utcnow
+from . import keys
+from .claims import USER_SCOPES, pairwise_sub, user_claims
+
+CODE_PURPOSE = "authorization-code"
+ALL_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+
+def _cfg(name: str):
+    return current_app.config[f"IDP_{name}"]
+
+
+# --- Authorization code -----------------------------------------------------------------
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ALL_AUTH_METHODS
+
+    def save_authorization_code(self, code: str, request) -> None:
+        """``request.user`` is the :class:`~idp.models.BrowserSession` that authenticated."""
+        auth = request.user
+        grant = Grant(
+            client_id=request.client.id,
+            user_id=auth.user_id,
+            scope=request.scope or "",
+            nonce=request.payload.data.get("nonce"),
+            auth_time=auth.auth_time,
+            acr=auth.acr,
+            amr=list(auth.amr or []),
+        )
+        db.session.add(grant)
+        db.session.flush()
+        db.session.add(
+            AuthorizationCode(
+                code_hash=crypto.keyed_hash(CODE_PURPOSE, code),
+                grant_id=grant.id,
+                redirect_uri=request.payload.redirect_uri,
+                code_challenge=request.payload.data["code_challenge"],
+                code_challenge_method=request.payload.data.get("code_challenge_method", "S256"),
+                expires_at=utcnow() + timedelta(seconds=_cfg("AUTHORIZATION_CODE_LIFETIME")),
+            )
+        )
+        db.session.commit()
+
+    def query_authorization_code(self, code: str, client):
+        if not code or len(code) > 256:
+            return None
+        item = db.session.scalar(
+            select(AuthorizationCode).where(AuthorizationCode.code_hash == crypto.keyed_hash(CODE_PURPOSE, code))
+        )
+        if item is None or item.grant.client_id != client.id:
+            return None
+        if item.used_at is not None:
+            # RFC 6749 §4.1.2: a code used twice revokes what was issued from it.
+            Grant.revoke(item.grant_id)
+            db.session.commit()
+            return None
+        if item.is_expired() or item.grant.revoked_at is not None:
+            return None
+        return item
+
+    def authenticate_user(self, authorization_code: AuthorizationCode):
+        # The code is consumed here, after every check has passed, atomically.
+        if not authorization_code.claim():
+            Grant.revoke(authorization_code.grant_id)
+            db.session.commit()
+            raise InvalidGrantError("Authorization code already used.")
+        return authorization_code.grant.user
+
+    def delete_authorization_code(self, authorization_code) -> None:
+        """Kept, marked used, so that a replay is recognised and punished."""
+
+
+class RequireS256(CodeChallenge):
+    """PKCE with S256 for every client, public or confidential (RFC 9700 §2.1.1)."""
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+
+    def __init__(self):
+        super().__init__(required=True)
+
+    def __call__(self, grant):
+        # The challenge is checked in the authorization pipeline (idp.oidc.checks.check_pkce).
+        grant.register_hook("after_validate_token_request", self.validate_code_verifier)
+
+    def validate_code_challenge(self, grant, redirect_uri):
+        data = grant.request.payload.data
+        if not data.get("code_challenge"):
+            raise InvalidRequestError("PKCE is required: send code_challenge with code_challenge_method=S256.")
+        if data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError("Only code_challenge_method=S256 is supported.")
+        super().validate_code_challenge(grant, redirect_uri)
+
+    def validate_code_verifier(self, grant, result):
+        if not grant.request.form.get("code_verifier"):
+            raise InvalidRequestError("Missing 'code_verifier'.")
+        super().validate_code_verifier(grant, result)
+
+
+# --- ID tokens -------------------------------------------------------------------------
+
+class IdTokenIssuer(OpenIDToken):
+    """Signs ID tokens with the active key of the client's algorithm."""
+
+    def get_client_algorithm(self, client) -> str:
+        return client.id_token_signed_response_alg or _cfg("SIGNING_ALG")
+
+    def resolve_client_private_key(self, client):
+        return keys.signing_key(self.get_client_algorithm(client))
+
+    def get_encode_header(self, client) -> dict:
+        key = self.resolve_client_private_key(client)
+        return {"alg": self.get_client_algorithm(client), "kid": key.kid, "typ": "JWT"}
+
+    def get_client_claims(self, client) -> dict:
+        now = int(time.time())
+        return {"iss": _cfg("ISSUER"), "aud": client.client_id, "iat": now, "exp": now + _cfg("ID_TOKEN_LIFETIME")}
+
+    def get_compatible_claims(self, request) -> dict:
+        claims = self.get_client_claims(request.client)
+        grant = (request.authorization_code or request.refresh_token).grant
+        claims["sub"] = pairwise_sub(request.user, request.client)
+        # auth_time is when the person really authenticated, also on refresh (OIDC Core §12.2).
+        claims["auth_time"] = grant.auth_time
+        if grant.acr:
+            claims["acr"] = grant.acr
+        if grant.amr:
+            claims["amr"] = list(grant.amr)
+        return claims
+
+    def generate_user_info(self, user, scope):
+        return user_claims(user, scope)
+
+
+class OpenIDCodeExtension(IdTokenIssuer, OpenIDCode):
+    """OIDC on the code grant: nonce required, and never seen before for this client."""
+
+    def __init__(self):
+        OpenIDCode.__init__(self, require_nonce=True)
+
+    def __call__(self, grant):
+        # The nonce is checked in the authorization pipeline (idp.oidc.checks.check_nonce).
+        grant.register_hook("after_create_token_response", self.process_token)
+        grant.register_hook("after_validate_consent_request", validate_request_prompt)
+
+    def exists_nonce(self, nonce: str, request) -> bool:
+        client = request.client
+        return db.session.scalar(
+            select(Grant.id).where(Grant.client_id == client.id, Grant.nonce == nonce).limit(1)
+        ) is not None
+
+
+# --- Refresh token -----------------------------------------------------------------------
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    """Rotating refresh tokens: each use returns a new one; a reuse revokes the grant."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ALL_AUTH_METHODS
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token: str):
+        if not refresh_token or len(refresh_token) > 256:
+            return None
+        token = db.session.scalar(
+            select(Token).where(Token.refresh_token_hash == crypto.keyed_hash(TokenStore.REFRESH, refresh_token))
+        )
+        if token is None:
+            return None
+        if token.refresh_used_at is not None and token.grant_id and token.check_client(self.request.client):
+            Grant.revoke(token.grant_id)  # RFC 9700 §4.14.2: reuse means theft
+            db.session.commit()
+            return None
+        return token if token.refresh_usable() else None
+
+    def authenticate_user(self, refresh_token: Token):
+        if not refresh_token.claim_refresh():
+            if refresh_token.grant_id:
+                Grant.revoke(refresh_token.grant_id)
+            db.session.commit()
+            raise InvalidGrantError("Refresh token already used.")
+        return refresh_token.user
+
+    def revoke_old_credential(self, refresh_token: Token) -> None:
+        """Already consumed in :meth:`authenticate_user`."""
+
+
+# --- Client credentials -----------------------------------------------------------------
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def validate_token_request(self):
+        super().validate_token_request()
+        # No person behind this token: scopes about a person make no sense here.
+        scopes = [s for s in (self.request.scope or "").split() if s not in USER_SCOPES]
+        self.request.scope = " ".join(scopes)
+
+
+# --- Token storage ------------------------------------------------------------------------
+
+class TokenStore:
+    ACCESS = "access-token"
+    REFRESH = "refresh-token"
+
+    @classmethod
+    def save(cls, token: dict, request) -> None:
+        now = utcnow()
+        grant_source = request.authorization_code or request.refresh_token
+        refresh = token.get("refresh_token")
+        db.session.add(
+            Token(
+                client_id=request.client.id,
+                grant_id=grant_source.grant_id if grant_source is not None else None,
+                user_id=request.user.id if request.user is not None else None,
+                access_token_hash=crypto.keyed_hash(cls.ACCESS, token["access_token"]),
+                refresh_token_hash=crypto.keyed_hash(cls.REFRESH, refresh) if refresh else None,
+                scope=token.get("scope", ""),
+                issued_at=now,
+                expires_in=int(token["expires_in"]),
+                refresh_expires_at=now + timedelta(seconds=_cfg("REFRESH_TOKEN_LIFETIME")) if refresh else None,
+            )
+        )
+        db.session.commit()
+
+    @classmethod
+    def find(cls, value: str, hint: str | None = None):
+        """Find a token by its value; remembers which of its two values matched."""
+        if not value or len(value) > 256:
+            return None
+        order = [cls.REFRESH, cls.ACCESS] if hint == "refresh_token" else [cls.ACCESS, cls.REFRESH]
+        for kind in order:
+            column = Token.access_token_hash if kind == cls.ACCESS else Token.refresh_token_hash
+            token = db.session.scalar(select(Token).where(column == crypto.keyed_hash(kind, value)))
+            if token is not None:
+                token.matched = "access_token" if kind == cls.ACCESS else "refresh_token"
+                return token
+        return None

@@ -1,0 +1,193 @@
+"""The signing key store: generation, encryption at rest, rotation and the JWKS.
+
+Keys live in the database so that every worker and host signs with the same key
+and sees a rotation at once: each signature looks up which key is active (one
+indexed query) and keeps decrypted keys in a small per-process cache by ``kid``.
+
+Private keys are encrypted with AES-256-GCM under the key-encryption secret
+(``IDP_KEY_SECRET``, or ``keys/key-secret`` written by ``idp init``); the ``kid``
+is bound as associated data, so a ciphertext cannot be moved to another row.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from functools import lru_cache
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from flask import current_app
+from joserfc.jwk import ECKey, KeySet, RSAKey
+from sqlalchemy import select
+
+from ..config import ensure_key_secret, key_secret_file
+from ..extensions import db
+from ..models import SigningKey, utcnow
+
+SUPPORTED_ALGS = ("RS256", "ES256")
+
+
+class KeyStoreError(RuntimeError):
+    pass
+
+
+# --- encryption at rest ---------------------------------------------------------------
+
+def _kek() -> bytes:
+    secret = current_app.config.get("IDP_KEY_SECRET")
+    if not secret:
+        if not key_secret_file().exists():
+            raise KeyStoreError("No key-encryption secret: set IDP_KEY_SECRET or run `idp init`.")
+        secret = ensure_key_secret()
+    raw = base64.urlsafe_b64decode(secret + "=" * (-len(secret) % 4))
+    if len(raw) != 32:
+        raise KeyStoreError("IDP_KEY_SECRET must be 32 bytes, base64url-encoded.")
+    return raw
+
+
+def _encrypt(kid: str, pem: bytes) -> bytes:
+    nonce = os.urandom(12)
+    return nonce + AESGCM(_kek()).encrypt(nonce, pem, kid.encode())
+
+
+def _decrypt(kid: str, blob: bytes) -> bytes:
+    return AESGCM(_kek()).decrypt(blob[:12], blob[12:], kid.encode())
+
+
+# --- generation -----------------------------------------------------------------------
+
+def _generate(alg: str) -> SigningKey:
+    params = {"alg": alg, "use": "sig"}
+    if alg == "RS256":
+        key = RSAKey.generate_key(2048, parameters=params, private=True)
+    elif alg == "ES256":
+        key = ECKey.generate_key("P-256", parameters=params, private=True)
+    else:
+        raise KeyStoreError(f"Unsupported algorithm {alg}")
+    kid = key.thumbprint()
+    public = key.as_dict(private=False)
+    public["kid"] = kid
+    return SigningKey(
+        kid=kid,
+        alg=alg,
+        status="next",
+        public_jwk=public,
+        private_key_encrypted=_encrypt(kid, key.as_pem(private=True)),
+    )
+
+
+def _keys(alg: str, status: str) -> list[SigningKey]:
+    return list(
+        db.session.scalars(
+            select(SigningKey).where(SigningKey.alg == alg, SigningKey.status == status).with_for_update()
+        )
+    )
+
+
+def ensure_keys() -> list[str]:
+    """Create an active and a next key for each algorithm that lacks them (idempotent)."""
+    created = []
+    for alg in SUPPORTED_ALGS:
+        if not _keys(alg, "active"):
+            key = _generate(alg)
+            key.status, key.activated_at = "active", utcnow()
+            db.session.add(key)
+            created.append(key.kid)
+        if not _keys(alg, "next"):
+            key = _generate(alg)
+            db.session.add(key)
+            created.append(key.kid)
+    db.session.commit()
+    return created
+
+
+def rotate(algs: tuple[str, ...] = SUPPORTED_ALGS) -> list[tuple[str, str, str]]:
+    """``next`` becomes active, active becomes retired, a new ``next`` is made.
+
+    One transaction; rows are locked so two administrators rotating at once
+    cannot leave two active keys. Returns ``(alg, old_kid, new_kid)`` per algorithm.
+    """
+    changes = []
+    now = utcnow()
+    for alg in algs:
+        actives, nexts = _keys(alg, "active"), _keys(alg, "next")
+        if not nexts:
+            nexts = [_generate(alg)]
+            db.session.add(nexts[0])
+        promoted = nexts[0]
+        for old in actives:
+            old.status, old.retired_at = "retired", now
+        promoted.status, promoted.activated_at = "active", now
+        db.session.add(_generate(alg))
+        changes.append((alg, actives[0].kid if actives else "-", promoted.kid))
+    db.session.commit()
+    return changes
+
+
+def retire(kid: str) -> SigningKey:
+    """Take a ``next`` key out of the rotation; the active key must be rotated instead."""
+    key = db.session.get(SigningKey, kid, with_for_update=True)
+    if key is None:
+        raise KeyStoreError(f"No key {kid}.")
+    if key.status == "active":
+        raise KeyStoreError("This key signs: run `idp keys rotate` first, then retire it.")
+    if key.status == "retired":
+        raise KeyStoreError("This key is already retired: `idp keys remove` unpublishes it.")
+    key.status, key.retired_at = "retired", utcnow()
+    db.session.commit()
+    return key
+
+
+def remove(kid: str, force: bool = False) -> None:
+    """Unpublish a retired key once no token it signed can still be valid."""
+    key = db.session.get(SigningKey, kid, with_for_update=True)
+    if key is None:
+        raise KeyStoreError(f"No key {kid}.")
+    if key.status != "retired":
+        raise KeyStoreError("Only a retired key can be removed.")
+    cfg = current_app.config
+    horizon = max(cfg["IDP_ID_TOKEN_LIFETIME"], cfg["IDP_ACCESS_TOKEN_LIFETIME"])
+    age = (utcnow() - (key.retired_at or key.created_at)).total_seconds()
+    if age < horizon and not force:
+        raise KeyStoreError(
+            f"Retired {int(age)} s ago: ID tokens it signed may be valid for {horizon} s. Use --force to remove anyway."
+        )
+    db.session.delete(key)
+    db.session.commit()
+
+
+def all_keys() -> list[SigningKey]:
+    order = {"active": 0, "next": 1, "retired": 2}
+    keys = db.session.scalars(select(SigningKey)).all()
+    return sorted(keys, key=lambda k: (k.alg, order[k.status], k.created_at))
+
+
+# --- use ------------------------------------------------------------------------------
+
+def jwks() -> dict:
+    """Public keys of every published key: next, active and retired."""
+    keys = db.session.scalars(select(SigningKey.public_jwk).order_by(SigningKey.created_at)).all()
+    return {"keys": list(keys)}
+
+
+def public_key_set() -> KeySet:
+    return KeySet.import_key_set(jwks())
+
+
+@lru_cache(maxsize=32)
+def _private_key(kid: str, alg: str, blob: bytes, kek_id: int):
+    pem = _decrypt(kid, blob)
+    params = {"kid": kid, "alg": alg, "use": "sig"}
+    return RSAKey.import_key(pem, parameters=params) if alg == "RS256" else ECKey.import_key(pem, parameters=params)
+
+
+def signing_key(alg: str):
+    """The active private key for ``alg``, as a joserfc key with its ``kid``."""
+    row = db.session.execute(
+        select(SigningKey.kid, SigningKey.private_key_encrypted).where(
+            SigningKey.alg == alg, SigningKey.status == "active"
+        )
+    ).first()
+    if row is None:
+        raise KeyStoreError(f"No active {alg} key: run `idp init` or `idp keys rotate`.")
+    return _private_key(row.kid, alg, row.private_key_encrypted, hash(_kek()))
