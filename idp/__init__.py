@@ -57,6 +57,13 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.after_request(login_flow.apply_cookie)
     app.after_request(security_headers.apply)
 
+    @app.template_global()
+    def endpoint_url(endpoint: str, **values) -> str | None:
+        """The URL of an endpoint, or None when that part of the product is not installed."""
+        from flask import url_for
+
+        return url_for(endpoint, **values) if endpoint in app.view_functions else None
+
     from .cli import register as register_cli
 
     register_cli(app)

@@ -1,0 +1,235 @@
+"""Shared fixtures: a migrated database per backend, the app, a served app, users and clients.
+
+Every test runs on SQLite, and also on PostgreSQL when ``IDP_TEST_DATABASE_URL``
+is set (``.ci/run`` sets it when PostgreSQL answers). The schema comes from the
+Alembic migrations, once per backend; tables are emptied after each test.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import os
+import re
+import secrets
+import socket
+import threading
+
+import pytest
+import requests
+from sqlalchemy import create_engine, delete, text
+from werkzeug.serving import make_server
+
+from idp import create_app, nir
+from idp.extensions import db
+
+BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("IDP_TEST_DATABASE_URL") else [])
+KEY_SECRET = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+SECRET_KEY = secrets.token_urlsafe(32)
+FAST_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 64, "ARGON2_PARALLELISM": 1}
+PASSWORD = "Motdepasse-2024"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request, tmp_path_factory):
+    """A database migrated to the latest revision, with signing keys, for one backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'idp.sqlite3'}"
+    else:
+        url = os.environ["IDP_TEST_DATABASE_URL"]
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    app = create_app(_settings(url, "http://127.0.0.1:5000"))
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        from idp.models import SigningKey
+        from idp.oidc import keys
+
+        upgrade()
+        keys.ensure_keys()
+        snapshot = [
+            {c.name: getattr(k, c.name) for c in SigningKey.__table__.columns}
+            for k in db.session.scalars(db.select(SigningKey))
+        ]
+        db.session.execute(delete(SigningKey))
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+    return url, snapshot
+
+
+def _settings(url: str, issuer: str, **extra) -> dict:
+    return {
+        "DATABASE_URL": url,
+        "ISSUER": issuer,
+        "TESTING": True,
+        "KEY_SECRET": KEY_SECRET,
+        "SECRET_KEY": SECRET_KEY,
+        "MAIL_URL": "console://",
+        **FAST_ARGON2,
+        **extra,
+    }
+
+
+@pytest.fixture
+def settings():
+    """Per-test setting overrides; a test may add to it before asking for ``app``."""
+    return {}
+
+
+@pytest.fixture
+def port():
+    return free_port()
+
+
+@pytest.fixture
+def app(database_url, settings, port):
+    url, key_rows = database_url
+    app = create_app(_settings(url, f"http://127.0.0.1:{port}", **settings))
+    with app.app_context():
+        from idp.models import SigningKey
+
+        for row in key_rows:
+            db.session.add(SigningKey(**row))
+        db.session.commit()
+        yield app
+        db.session.remove()
+        # Empty every table, children first.
+        for table in reversed(db.metadata.sorted_tables):
+            db.session.execute(delete(table))
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def web(app):
+    """Flask's test client (in-process, no network)."""
+    return app.test_client()
+
+
+class LiveServer:
+    def __init__(self, app, port):
+        self.app = app
+        self.url = f"http://127.0.0.1:{port}"
+        self._server = make_server("127.0.0.1", port, app, threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._server.shutdown()
+        self._thread.join(5)
+
+
+@pytest.fixture
+def live_server(app, port):
+    """The app served over real HTTP on 127.0.0.1 (its issuer is this address)."""
+    server = LiveServer(app, port).start()
+    yield server
+    server.stop()
+
+
+# --- data ------------------------------------------------------------------------------
+
+_counter = iter(range(10_000_000))
+
+
+def make_nir(sex: str = "1", year: str = "85", month: str = "05", dept: str = "78") -> str:
+    n = next(_counter)
+    return nir.with_key(f"{sex}{year}{month}{dept}{n // 1000 % 1000:03d}{n % 1000:03d}")
+
+
+@pytest.fixture
+def make_user(app):
+    from idp import crypto
+    from idp.models import User
+
+    def _make(password: str = PASSWORD, **fields) -> User:
+        values = {
+            "nir": make_nir(),
+            "email": "jeanne.martin@exemple.fr",
+            "email_verified": True,
+            "birth_date": dt.date(1985, 5, 12),
+            "given_name": "Jeanne",
+            "family_name": "Martin",
+            "gender": "female",
+            "regime_code": "01",
+            "caisse": "CPAM des Yvelines",
+            "affiliation": "affiliated",
+        }
+        values.update(fields)
+        user = User(password_hash=crypto.hash_password(password) if password else None, **values)
+        db.session.add(user)
+        db.session.commit()
+        return user
+
+    return _make
+
+
+@pytest.fixture
+def make_client(app):
+    """Register a relying party; returns ``(client, secret)`` (secret None when public)."""
+    from idp import crypto
+    from idp.models import Client
+
+    def _make(
+        redirect_uris=("http://127.0.0.1:8765/callback",),
+        public: bool = False,
+        scope: str = "openid profile email affiliation",
+        grant_types=("authorization_code", "refresh_token"),
+        post_logout_redirect_uris=("http://127.0.0.1:8765/logged-out",),
+        alg: str | None = None,
+        name: str = "Site partenaire de test",
+    ):
+        secret = None if public else crypto.random_token(32)
+        client = Client(
+            client_id=crypto.random_token(16),
+            name=name,
+            redirect_uris=list(redirect_uris),
+            post_logout_redirect_uris=list(post_logout_redirect_uris),
+            scope=scope,
+            grant_types=list(grant_types),
+            id_token_signed_response_alg=alg,
+        )
+        if secret:
+            client.set_secret(secret)
+        db.session.add(client)
+        db.session.commit()
+        return client, secret
+
+    return _make
+
+
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+
+
+def csrf_token(html: str) -> str:
+    m = CSRF_RE.search(html)
+    assert m, "no CSRF token in page"
+    return m.group(1) or m.group(2)
+
+
+class Browser(requests.Session):
+    """A cookie-keeping HTTP client that fills the login pages like a person would."""
+
+    def submit(self, url: str, html: str, data: dict, **kwargs) -> requests.Response:
+        return self.post(url, data={"csrf_token": csrf_token(html), **data}, allow_redirects=False, **kwargs)
+
+
+@pytest.fixture
+def browser():
+    with Browser() as b:
+        yield b
