@@ -45,16 +45,25 @@ def create_app(overrides: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))
     csrf.init_app(app)
 
-    from . import errors, oidc, security_headers, sessions
+    from . import errors, oidc, security_headers, sessions, timefmt
     from .login import bp as login_bp
     from .login import flow as login_flow
+    from .login.email_validation import bp as email_validation_bp
+    from .mfa import devices
 
     oidc.init_app(app)
     csrf.exempt(oidc.bp)
     app.register_blueprint(login_bp)
+    app.register_blueprint(email_validation_bp)
     errors.init_app(app)
+    if app.config["IDP_DEMO"]:  # development only: demo relying party and mailbox under /demo
+        from .demo import bp as demo_bp
+
+        app.register_blueprint(demo_bp)
+    timefmt.init_app(app)
     app.after_request(sessions.apply_cookie)
     app.after_request(login_flow.apply_cookie)
+    app.after_request(devices.apply_cookie)
     app.after_request(security_headers.apply)
 
     @app.template_global()

@@ -65,6 +65,26 @@ SETTINGS: list[Setting] = [
     Setting("SESSION_ABSOLUTE_LIFETIME", 43200, "Provider login session: absolute lifetime, seconds.", int),
     # --- Limits ----------------------------------------------------------------------
     Setting("MAX_PARAMETER_LENGTH", 2048, "Longest accepted value of any protocol parameter, characters.", int),
+    # --- Login journey (seed ameli-login-journey) ---------------------------------------
+    Setting("CODE_LIFETIME", 900, "Security code lifetime, seconds (seed: 15 minutes; case 2).", int),
+    Setting("CODE_QUOTA", 5, "Security codes one account may request within CODE_QUOTA_WINDOW without "
+            "logging in (case 3).", int),
+    Setting("CODE_QUOTA_WINDOW", 3600, "Window over which requested codes are counted, seconds (case 3).", int),
+    Setting("CODE_QUOTA_BLOCK", 3600, "Block after the code quota is reached, seconds (seed: one hour; case 3).", int),
+    Setting("MAX_CODE_FAILURES", 3, "Wrong codes in a row that lock the account (seed: 3; case 5).", int),
+    Setting("MAX_PASSWORD_FAILURES", 3, "Wrong passwords in a row, per NIR typed, that lock it (seed: 3; case 6).", int),
+    Setting("LOCK_DURATION", 300, "Lock after too many wrong passwords or codes, seconds "
+            "(seed: « quelques minutes »; cases 5 and 6).", int),
+    Setting("TRUSTED_DEVICE_LIFETIME", 15552000, "How long a trusted browser skips the code, seconds "
+            "(seed: 6 months = 180 days).", int),
+    Setting("EMAIL_VALIDATION_LIFETIME", 86400, "Lifetime of an email validation link, seconds (case 1).", int),
+    # --- Mail and demo (idp.mail, idp.demo) -------------------------------------------
+    Setting("MAIL_OUTBOX_DIR", None, "Folder where the console:// mail transport keeps each mail as an .eml file. "
+            "Default: instance/outbox."),
+    Setting("DEMO", False, "Serve the demo relying party and the demo mailbox under /demo. "
+            "Development only: the mailbox shows every mail kept by the console transport.", _bool),
+    Setting("DEMO_CLIENT_FILE", None, "Credentials of the demo relying party, written by `idp demo` (mode 0600). "
+            "Default: instance/demo-client.json."),
 ]
 
 BY_NAME = {s.name: s for s in SETTINGS}

@@ -15,6 +15,9 @@ MESSAGES: dict[str, str] = {
     # Login journey, case 4 (the same for an unknown NIR and a wrong password)
     "case4_wrong_credentials": "Numéro de sécurité sociale ou mot de passe incorrect. "
                                "Vérifiez les informations saisies et réessayez.",
+    # Security code (steps 1-3)
+    "code_required": "Saisissez le code de sécurité à 6 chiffres reçu par mail.",
+    "code_format": "Le code de sécurité comporte exactement 6 chiffres.",
     # CSRF and expired forms
     "csrf": "Ce formulaire a expiré. Rechargez la page et recommencez.",
 }

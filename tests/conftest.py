@@ -29,6 +29,8 @@ SECRET_KEY = secrets.token_urlsafe(32)
 FAST_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 64, "ARGON2_PARALLELISM": 1}
 PASSWORD = "Motdepasse-2024"
 
+pytest_plugins = ["smtp"]
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -36,8 +38,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(scope="session")
+def outbox_dir(tmp_path_factory) -> str:
+    """Where the console mailer keeps mails during the tests (never the repo's instance/)."""
+    return str(tmp_path_factory.mktemp("outbox"))
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
-def database_url(request, tmp_path_factory):
+def database_url(request, tmp_path_factory, outbox_dir):
     """A database migrated to the latest revision, with signing keys, for one backend."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'idp.sqlite3'}"
@@ -48,7 +56,7 @@ def database_url(request, tmp_path_factory):
             conn.execute(text("DROP SCHEMA public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
         engine.dispose()
-    app = create_app(_settings(url, "http://127.0.0.1:5000"))
+    app = create_app(_settings(url, "http://127.0.0.1:5000", outbox_dir))
     with app.app_context():
         from flask_migrate import upgrade
 
@@ -68,8 +76,9 @@ def database_url(request, tmp_path_factory):
     return url, snapshot
 
 
-def _settings(url: str, issuer: str, **extra) -> dict:
+def _settings(url: str, issuer: str, outbox: str, **extra) -> dict:
     return {
+        "MAIL_OUTBOX_DIR": outbox,
         "DATABASE_URL": url,
         "ISSUER": issuer,
         "TESTING": True,
@@ -93,9 +102,9 @@ def port():
 
 
 @pytest.fixture
-def app(database_url, settings, port):
+def app(database_url, settings, port, outbox_dir):
     url, key_rows = database_url
-    app = create_app(_settings(url, f"http://127.0.0.1:{port}", **settings))
+    app = create_app(_settings(url, f"http://127.0.0.1:{port}", outbox_dir, **settings))
     with app.app_context():
         from idp.models import SigningKey
 

@@ -29,7 +29,10 @@ def init_command() -> None:
 @with_appcontext
 def run_command(host: str, port: int) -> None:
     """Development server (production: gunicorn wsgi:app)."""
-    current_app.run(host=host, port=port, threaded=True, use_reloader=False)
+    from werkzeug.serving import run_simple
+
+    # Flask ignores app.run() under its own CLI; serve the app directly.
+    run_simple(host, port, current_app._get_current_object(), threaded=True)
 
 
 @click.command("settings")

@@ -1,8 +1,8 @@
 """Forms of the login pages (CSRF comes with Flask-WTF)."""
 
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms import BooleanField, PasswordField, StringField
+from wtforms.validators import DataRequired, Length, Regexp, ValidationError
 
 from .. import nir
 from ..messages import msg
@@ -24,3 +24,17 @@ class PasswordForm(FlaskForm):
         "Mot de passe",
         validators=[DataRequired(msg("password_required")), Length(max=128, message=msg("field_too_long"))],
     )
+
+
+class CodeRequestForm(FlaskForm):
+    """Step 1: « Recevoir un code de sécurité » (CSRF only)."""
+
+
+class CodeForm(FlaskForm):
+    """Step 3: the 6-digit code and « J'utilise mon ordinateur personnel »."""
+
+    code = StringField(
+        "Code de sécurité",
+        validators=[DataRequired(msg("code_required")), Regexp(r"^\s*\d{6}\s*$", message=msg("code_format"))],
+    )
+    remember = BooleanField("J'utilise mon ordinateur personnel")

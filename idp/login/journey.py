@@ -1,18 +1,19 @@
 """The login journey as data: which steps, in which order.
 
-The seed's happy path is password (step 0), then the security code by email
-(steps 1-3). Steps that do not apply to a given flow are skipped, so adding a
-step is adding a line here.
+The seed's happy path is the password (step 0), then the security code by email
+(steps 1 to 3). Between them, the checks that may stop a login (cases 5, 7, 8
+and 1) and the trusted-device shortcut. A step that does not apply to a flow is
+skipped, so changing the journey is changing this list.
 """
 
 from __future__ import annotations
 
 from ..models import LoginFlow
-from ..oidc.acr import ACR_MFA, ACR_PASSWORD
+from ..oidc.acr import ACR_DEVICE, ACR_MFA, ACR_PASSWORD
 from .steps import PasswordStep, Step
 
 JOURNEY: list[Step] = [
-    PasswordStep(),
+    PasswordStep(),       # step 0 — cases 4 and 6
 ]
 
 
@@ -24,8 +25,10 @@ def next_step(flow: LoginFlow) -> Step | None:
 
 
 def methods(flow: LoginFlow) -> tuple[list[str], str]:
-    """``amr`` and ``acr`` earned by the steps passed."""
+    """``amr`` (RFC 8176) and ``acr`` earned by the steps passed."""
     amr = [s.amr for s in JOURNEY if s.name in flow.passed and s.amr]
-    if len(amr) > 1:
-        amr.append("mfa")
-    return amr, ACR_MFA if "mfa" in amr else ACR_PASSWORD
+    if "otp" in amr:
+        return [*amr, "mfa"], ACR_MFA
+    if "device" in flow.passed:
+        return amr, ACR_DEVICE
+    return amr, ACR_PASSWORD

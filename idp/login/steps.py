@@ -1,17 +1,23 @@
-"""The steps of the login journey, each a small unit that passes or asks for input.
+"""The steps of the login journey, each a small unit that passes, fails or asks.
 
-A step's :meth:`Step.handle` returns :data:`PASSED` to let the journey go on,
-or a response (the step's page, with an error when there is one).
+A step's :meth:`Step.handle` returns :data:`PASSED` to let the journey go on, or
+a response: its page asking for input, or a page explaining why the login stops
+here (a case of the seed). A *silent* step asks for nothing: it is evaluated as
+soon as the journey reaches it. The order is data, in :mod:`.journey`.
+
+The checks that reveal something about an account (cases 1, 5, 7 and 8) come
+after the password step, so they tell nothing to someone who does not know it.
 """
 
 from __future__ import annotations
 
 from flask import render_template, request
 
-from .. import crypto, nir
+from .. import crypto, limits, nir
 from ..extensions import db
 from ..messages import msg
 from ..models import LoginFlow, User
+from . import policy
 from .forms import PasswordForm
 
 PASSED = object()
@@ -21,8 +27,10 @@ class Step:
     name: str = ""
     #: Authentication method reference (RFC 8176) this step contributes, if any.
     amr: str | None = None
-    #: True when passing it should renew the flow identifier (trust went up).
+    #: Passing it raises the trust in the flow: the flow identifier is renewed (ASVS 7.2.4).
     raises_trust: bool = False
+    #: Evaluated without asking anything.
+    silent: bool = False
 
     def applies(self, flow: LoginFlow) -> bool:
         return True
@@ -32,24 +40,76 @@ class Step:
 
 
 class PasswordStep(Step):
-    """Step 0 of the seed: NIR and password (case 4 on failure)."""
+    """Step 0: NIR and password. Case 4 on a mistake, case 6 after three in a row."""
 
     name = "password"
     amr = "pwd"
     raises_trust = True
+    template = "login/step0_password.html"
 
     def handle(self, flow: LoginFlow):
         form = PasswordForm()
         if request.method == "GET":
             form.nir.data = flow.login_hint or ""
-            return render_template("login/step0_password.html", form=form)
+            return render_template(self.template, form=form)
         if not form.validate_on_submit():
-            return render_template("login/step0_password.html", form=form), 400
+            return render_template(self.template, form=form), 400
+        key = policy.nir_key(form.nir.data)
+        locked = limits.locked_until(policy.password_failures(), key)
+        if locked is not None:  # not counted, not extended
+            return render_template("login/case6_password_lock.html", until=locked), 429
         user = db.session.query(User).filter_by(nir=nir.normalize(form.nir.data)).one_or_none()
         # Always one Argon2 verification, known NIR or not: same answer, same time.
         if not crypto.verify_password(user.password_hash if user else None, form.password.data):
-            return render_template("login/step0_password.html", form=form, error=msg("case4_wrong_credentials")), 401
+            locked = limits.hit(policy.password_failures(), key)
+            if locked is not None:
+                return render_template("login/case6_password_lock.html", until=locked), 429
+            return render_template(self.template, form=form, error=msg("case4_wrong_credentials")), 401
+        limits.reset(policy.password_failures(), key)
         if crypto.needs_rehash(user.password_hash):
             user.password_hash = crypto.hash_password(form.password.data)
         flow.user_id = user.id
         return PASSED
+
+
+class CodeLockCheck(Step):
+    """Case 5: after three wrong codes the account waits a few minutes."""
+
+    name = "code-lock"
+    silent = True
+
+    def handle(self, flow: LoginFlow):
+        locked = limits.locked_until(policy.code_failures(), policy.user_key(flow.user_id))
+        if locked is not None:
+            return render_template("login/case5_code_lock.html", until=locked), 429
+        return PASSED
+
+
+class AffiliationCheck(Step):
+    """Cases 7 and 8: not affiliated (login impossible), affiliation in progress (later)."""
+
+    name = "affiliation"
+    silent = True
+
+    def handle(self, flow: LoginFlow):
+        status = flow.user.affiliation
+        if status == "none":
+            return render_template("login/case7_not_affiliated.html"), 403
+        if status == "pending":
+            return render_template("login/case8_affiliation_pending.html"), 403
+        return PASSED
+
+
+class EmailCheck(Step):
+    """Case 1: no validated email, so no code can be sent."""
+
+    name = "email"
+    silent = True
+
+    def handle(self, flow: LoginFlow):
+        user = flow.user
+        if user.email and user.email_verified:
+            return PASSED
+        from .email_validation import case1_page
+
+        return case1_page(flow)

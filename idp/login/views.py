@@ -1,15 +1,19 @@
 """The login pages: one URL that always shows the step the flow is at.
 
-Going straight to a later step is impossible (there is no URL for it), and the
-browser's back button lands on the current step or on a clear page.
+There is no URL for a later step, so none can be skipped; the browser's back
+button lands on the current step, or on a clear page once the flow is over.
+Silent steps (checks) are evaluated as soon as the journey reaches them.
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, url_for
 
+from .. import limits
 from ..extensions import db
+from ..mfa import devices
 from . import flow as flows
+from . import policy
 from .journey import methods, next_step
 from .steps import PASSED
 
@@ -22,37 +26,46 @@ def step():
     if flow is None:
         return render_template("login/no_flow.html"), 400
     current = next_step(flow)
-    if current is None:
-        return _finish(flow)
-    result = current.handle(flow)
-    if result is not PASSED:
+    while current is not None:
+        result = current.handle(flow)
+        if result is not PASSED:
+            db.session.commit()
+            return result
+        flow.passed = [*flow.passed, current.name]
+        if current.raises_trust:
+            flows.renew_identifier(flow)
         db.session.commit()
-        return result
-    flow.passed = [*flow.passed, current.name]
-    if current.raises_trust:
-        flows.renew_identifier(flow)
-    db.session.commit()
-    if next_step(flow) is None:
-        return _finish(flow)
-    return redirect(url_for("login.step"), code=303)
+        current = next_step(flow)
+        if current is not None and not current.silent:
+            # Post/Redirect/Get: the next page is shown by a fresh GET.
+            return redirect(url_for("login.step"), code=303)
+    return _finish(flow)
 
 
 @bp.route("/annuler", methods=["POST"])
 def cancel():
     """The person gives up: the relying party gets ``access_denied``."""
     flow = flows.current()
-    if flow is None:
-        return render_template("login/no_flow.html"), 400
-    response = flows.cancel(flow)
+    response = flows.cancel(flow) if flow is not None else None
     if response is None:
         return render_template("login/no_flow.html"), 400
     return response
+
+
+@bp.route("/aide")
+def help_page():
+    """The seed's FAQ."""
+    return render_template("login/help.html")
 
 
 def _finish(flow):
     amr, acr = methods(flow)
+    key = policy.user_key(flow.user_id)
+    limits.reset(policy.code_failures(), key)  # a success resets the counters
+    limits.reset(policy.code_quota(), key)
+    if flow.remember_device:
+        devices.trust(flow.user_id)
     response = flows.complete(flow, amr, acr)
     if response is None:
         return render_template("login/no_flow.html"), 400
     return response
-

@@ -6,7 +6,9 @@ keyed hash (see :mod:`idp.crypto`), private keys are encrypted.
 """
 
 from .clock import utcnow
-from .users import User
+from .users import EmailValidation, User
+from .devices import TrustedDevice
+from .limits import Limit
 from .clients import Client
 from .grants import AuthorizationCode, Grant, Token
 from .keys import SigningKey
@@ -15,6 +17,9 @@ from .sessions import BrowserSession, LoginFlow
 __all__ = [
     "utcnow",
     "User",
+    "EmailValidation",
+    "TrustedDevice",
+    "Limit",
     "Client",
     "Grant",
     "AuthorizationCode",

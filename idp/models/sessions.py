@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -29,6 +29,12 @@ class LoginFlow(db.Model):
     # Steps already passed, in order (``["password"]``, ``["password", "code"]``...).
     passed: Mapped[list] = mapped_column(JSON, default=list)
     login_hint: Mapped[str | None] = mapped_column(String(32))
+    # The pending security code (steps 2-3): its keyed hash only, one at a time.
+    code_hash: Mapped[str | None] = mapped_column(String(64))
+    code_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    code_sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # « J'utilise mon ordinateur personnel »: remember this browser once the code is right.
+    remember_device: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime)

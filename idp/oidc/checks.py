@@ -50,6 +50,13 @@ def check_parameter_length(grant) -> None:
             raise InvalidRequestError(f"Parameter too long (limit {limit} characters).")
 
 
+def check_characters(grant) -> None:
+    """No control characters: a NUL cannot even be stored (PostgreSQL refuses it)."""
+    for name, values in grant.request.payload.datalist.items():
+        if not name.isprintable() or any(not v.isprintable() for v in values):
+            raise InvalidRequestError("Control characters are not allowed in parameters.")
+
+
 def check_openid_scope(grant) -> None:
     """This is an OpenID Provider: ``openid`` is required, and kept after filtering."""
     if "openid" not in scope_to_list(grant.request.payload.scope or ""):
@@ -105,8 +112,14 @@ def check_pkce(grant) -> None:
     _PKCE.validate_code_challenge(grant, None)
 
 
+#: The longest nonce kept (the width of ``grants.nonce``).
+NONCE_MAX_LENGTH = 255
+
+
 def check_nonce(grant) -> None:
-    """Nonce required, and never seen before from this client."""
+    """Nonce required, short enough to be kept, and never seen before from this client."""
+    if len(grant.request.payload.data.get("nonce") or "") > NONCE_MAX_LENGTH:
+        raise InvalidRequestError(f"'nonce' is too long (limit {NONCE_MAX_LENGTH} characters).")
     validate_nonce(grant.request, _OPENID.exists_nonce, required=True)
 
 
@@ -119,6 +132,7 @@ def parse_max_age(value: str | None) -> int | None:
 CHECKS = (
     check_single_values,
     check_parameter_length,
+    check_characters,
     check_request_objects,
     check_response_mode,
     check_openid_scope,

@@ -11,6 +11,7 @@ import time
 from datetime import timedelta
 
 from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, grants
+from authlib.oauth2.rfc6749.hooks import hooked
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core.grants import OpenIDCode, OpenIDToken
 from authlib.oidc.core.grants.util import validate_request_prompt
@@ -35,6 +36,21 @@ def _cfg(name: str):
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ALL_AUTH_METHODS
+
+    @staticmethod
+    def validate_authorization_redirect_uri(request, client):
+        """Authlib's check, with an error description that never quotes the request.
+
+        Authlib puts the refused URI in the description, and an OAuth error refuses
+        (ValueError) a description with a quote, a backslash or a non-ASCII
+        character: such a redirect_uri was a 500 instead of the error page.
+        """
+        redirect_uri = request.payload.redirect_uri
+        if not redirect_uri:
+            raise InvalidRequestError("Missing 'redirect_uri' in request.")
+        if not client.check_redirect_uri(redirect_uri):
+            raise InvalidRequestError("This 'redirect_uri' is not registered for the client.")
+        return redirect_uri
 
     def save_authorization_code(self, code: str, request) -> None:
         """``request.user`` is the :class:`~idp.models.BrowserSession` that authenticated."""
@@ -212,9 +228,18 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
 
     def validate_token_request(self):
         super().validate_token_request()
-        # No person behind this token: scopes about a person make no sense here.
-        scopes = [s for s in (self.request.scope or "").split() if s not in USER_SCOPES]
-        self.request.scope = " ".join(scopes)
+        # Only scopes the client is registered for, and none about a person: there is
+        # no person behind this token.
+        allowed = self.request.client.get_allowed_scope(self.request.payload.scope or "")
+        self.request.scope = " ".join(s for s in allowed.split() if s not in USER_SCOPES)
+
+    @hooked
+    def create_token_response(self):
+        # Authlib's version issues the *requested* scope (request.payload.scope), not
+        # the filtered one: a client could get any scope it asked for.
+        token = self.generate_token(scope=self.request.scope, include_refresh_token=False)
+        self.save_token(token)
+        return 200, token, self.TOKEN_RESPONSE_HEADER
 
 
 # --- Token storage ------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import os
 from functools import lru_cache
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from flask import current_app
+from flask import current_app, g
 from joserfc.jwk import ECKey, KeySet, RSAKey
 from sqlalchemy import select
 
@@ -130,7 +130,7 @@ def retire(kid: str) -> SigningKey:
     if key is None:
         raise KeyStoreError(f"No key {kid}.")
     if key.status == "active":
-        raise KeyStoreError("This key signs: run `idp keys rotate` first, then retire it.")
+        raise KeyStoreError("This key signs: `idp keys rotate` retires it and activates the next key.")
     if key.status == "retired":
         raise KeyStoreError("This key is already retired: `idp keys remove` unpublishes it.")
     key.status, key.retired_at = "retired", utcnow()
@@ -182,7 +182,18 @@ def _private_key(kid: str, alg: str, blob: bytes, kek_id: int):
 
 
 def signing_key(alg: str):
-    """The active private key for ``alg``, as a joserfc key with its ``kid``."""
+    """The active private key for ``alg``, as a joserfc key with its ``kid``.
+
+    Looked up once per request and algorithm, so that the ``kid`` written in a
+    token's header is the key that signs it even if a rotation commits meanwhile.
+    """
+    chosen = g.setdefault("idp_signing_keys", {})
+    if alg not in chosen:
+        chosen[alg] = _active_key(alg)
+    return chosen[alg]
+
+
+def _active_key(alg: str):
     row = db.session.execute(
         select(SigningKey.kid, SigningKey.private_key_encrypted).where(
             SigningKey.alg == alg, SigningKey.status == "active"

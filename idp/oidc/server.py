@@ -5,8 +5,17 @@ from __future__ import annotations
 from authlib.common.urls import add_params_to_uri
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
 from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749.authenticate_client import (
+    authenticate_client_secret_basic as _authenticate_client_secret_basic,
+)
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
-from authlib.oauth2.rfc6750 import BearerTokenGenerator, BearerTokenValidator
+from authlib.oauth2.rfc6749.errors import OAuth2Error, UnsupportedResponseTypeError
+from authlib.oauth2.rfc6750 import (
+    BearerTokenGenerator,
+    BearerTokenValidator,
+    InsufficientScopeError,
+    InvalidTokenError,
+)
 from authlib.oauth2.rfc9207 import IssuerParameter
 from flask import current_app
 from sqlalchemy import select
@@ -54,12 +63,21 @@ class Issuer(IssuerParameter):
 
 
 class OpenIDProvider(AuthorizationServer):
+    _grants_registered = False
+
     def init_app(self, app, query_client=None, save_token=None):
         super().init_app(app, query_client=find_client, save_token=TokenStore.save)
+        # One server object serves every app of the process (tests create many, the CLI
+        # one more): grants and extensions are registered once, or each app would add
+        # its own hooks again (``iss`` appended once per app, grants listed twice).
+        if self._grants_registered:
+            return
         self.register_grant(AuthorizationCodeGrant, [AuthorizationChecks(), OpenIDCodeExtension(), RequireS256()])
         self.register_grant(RefreshTokenGrant, [IdTokenIssuer()])
         self.register_grant(ClientCredentialsGrant)
         self.register_extension(Issuer())
+        self.register_client_auth_method("client_secret_basic", authenticate_client_secret_basic)
+        self._grants_registered = True
 
     def load_config(self, config):
         def expires_in(client, grant_type):
@@ -73,6 +91,23 @@ class OpenIDProvider(AuthorizationServer):
         self.register_token_generator("default", generator)
         self.scopes_supported = None  # unknown scopes are dropped by the client, not refused
 
+    def get_authorization_grant(self, request):
+        """Authlib's lookup; an unsupported response type is refused without quoting it.
+
+        Authlib quotes ``response_type`` in the error description, and an OAuth error
+        refuses (ValueError: a 500) a description with a quote, a backslash or a
+        non-ASCII character. The redirect URI is the same verified one Authlib uses.
+        """
+        try:
+            return super().get_authorization_grant(request)
+        except ValueError:
+            pass
+        redirect_uri = None
+        client = self.query_client(request.payload.client_id)
+        if client is not None and client.check_redirect_uri(request.payload.redirect_uri or ""):
+            redirect_uri = request.payload.redirect_uri
+        raise UnsupportedResponseTypeError("-", redirect_uri=redirect_uri)
+
     def create_oauth2_request(self, request):
         if isinstance(request, OAuth2Request):
             return request
@@ -80,17 +115,66 @@ class OpenIDProvider(AuthorizationServer):
 
     def authorization_error_response(self, request, error):
         """An error raised before Authlib's own response: add ``state`` and ``iss``."""
-        error.state = request.payload.state if request is not None else None
+        error.state = echoable_state(request.payload.state) if request is not None else None
         response = self.handle_error_response(request, error)
         if error.redirect_uri and response.location:
             response.location = add_params_to_uri(response.location, {"iss": current_app.config["IDP_ISSUER"]})
         return response
 
 
+def authenticate_client_secret_basic(query_client, request):
+    """Authlib's ``client_secret_basic``, for which a malformed header is no credential.
+
+    Authlib's parser raised on ``Basic `` with nothing after it (ValueError) and on
+    credentials that are not UTF-8 (UnicodeDecodeError): a 500 instead of a 401.
+    """
+    try:
+        return _authenticate_client_secret_basic(query_client, request)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def echoable_state(state: str | None) -> str | None:
+    """``state`` as sent back with an error: not when it is over the parameter limit.
+
+    An oversized state is itself the error; echoing it would only make a huge
+    Location header. The relying party then sees no state and drops the answer.
+    """
+    if state is None or len(state) > current_app.config["IDP_MAX_PARAMETER_LENGTH"]:
+        return None
+    return state
+
+
 def find_client(client_id: str | None) -> Client | None:
-    if not client_id or len(client_id) > 64:
+    # Client identifiers are short URL-safe strings; anything else is unknown without
+    # a query (PostgreSQL refuses a NUL character in a text parameter outright).
+    if not client_id or len(client_id) > 64 or not client_id.isprintable():
         return None
     return db.session.scalar(select(Client).where(Client.client_id == client_id))
+
+
+class AccessTokenRequiredError(OAuth2Error):
+    """No bearer token at all (RFC 6750 §3.1: the challenge then carries no error code)."""
+
+    error = "invalid_token"
+    description = "An access token is required in the 'Authorization: Bearer' header."
+    status_code = 401
+
+    def get_headers(self):
+        realm = current_app.config["IDP_ISSUER"]
+        return [*super().get_headers(), ("WWW-Authenticate", f'Bearer realm="{realm}"')]
+
+
+class BearerProtector(ResourceProtector):
+    """Only ``Authorization: Bearer <token>`` (RFC 6750 §2.1); every refusal is a 401 challenge."""
+
+    def parse_request_authorization(self, request):
+        parts = (request.headers.get("Authorization") or "").split(None, 1)
+        if not parts or parts[0].lower() != "bearer":
+            raise AccessTokenRequiredError()
+        if len(parts) != 2 or not parts[1].strip():
+            raise InvalidTokenError(description="Empty bearer token.")
+        return self.get_token_validator("bearer"), parts[1].strip()
 
 
 class AccessTokenValidator(BearerTokenValidator):
@@ -99,13 +183,29 @@ class AccessTokenValidator(BearerTokenValidator):
         return token if token is not None and token.matched == "access_token" else None
 
     def validate_token(self, token, scopes, request):
-        super().validate_token(token, scopes, request)
-        if token.user is None:
-            from authlib.oauth2.rfc6750 import InvalidTokenError
-
+        if token is not None and token.user is None:
+            # A client's own token (client_credentials): there is nobody to describe.
             raise InvalidTokenError(description="This token does not represent a person.")
+        try:
+            super().validate_token(token, scopes, request)
+        except InsufficientScopeError as error:
+            raise ScopeChallengeError(scopes) from error
+
+
+class ScopeChallengeError(InsufficientScopeError):
+    """403 ``insufficient_scope`` with its challenge (RFC 6750 §3: the header is required)."""
+
+    def __init__(self, scopes):
+        super().__init__()
+        self.scopes = " ".join(scopes or [])
+
+    def get_headers(self):
+        return [
+            *super().get_headers(),
+            ("WWW-Authenticate", f'Bearer error="insufficient_scope", scope="{self.scopes}"'),
+        ]
 
 
 server = OpenIDProvider()
-resource_protector = ResourceProtector()
+resource_protector = BearerProtector()
 resource_protector.register_token_validator(AccessTokenValidator())

@@ -1,5 +1,6 @@
 """Revocation (RFC 7009). Revoking a refresh token revokes its whole grant."""
 
+from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 
 from ...extensions import db
@@ -11,6 +12,12 @@ from . import bp
 
 class RevocationEndpoint(_RevocationEndpoint):
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+    def check_params(self, request, client):
+        # The hint is only a hint: an unknown one is ignored and every kind searched
+        # (RFC 7009 §2.1, RFC 7662 §2.1). Authlib answered it with a 401.
+        if "token" not in request.form:
+            raise InvalidRequestError("Missing 'token'.")
 
     def query_token(self, token_string, token_type_hint):
         return TokenStore.find(token_string, token_type_hint)

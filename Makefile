@@ -1,0 +1,35 @@
+# Two commands: `make run` (fresh machine → demo served) and `make test` (the whole suite).
+VENV   ?= .venv
+PYTHON ?= python3
+PORT   ?= 5000
+HOST   ?= 127.0.0.1
+BIN     = $(VENV)/bin
+
+.PHONY: install run serve test bench clean-demo
+
+$(BIN)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+install: $(BIN)/.installed
+
+## make run: set up the database, keys, demo users and demo relying party, then serve.
+run: install
+	$(BIN)/idp init
+	IDP_DEMO=1 IDP_ISSUER=http://$(HOST):$(PORT) $(BIN)/idp demo
+	@echo
+	@echo "  Demo:      http://$(HOST):$(PORT)/demo/"
+	@echo "  Mailbox:   http://$(HOST):$(PORT)/demo/mailbox"
+	@echo "  Discovery: http://$(HOST):$(PORT)/.well-known/openid-configuration"
+	@echo
+	IDP_DEMO=1 IDP_ISSUER=http://$(HOST):$(PORT) $(BIN)/idp run --host $(HOST) --port $(PORT)
+
+## make test: the whole suite (PostgreSQL too when IDP_TEST_DATABASE_URL is set).
+test: install
+	$(BIN)/pytest
+
+## make bench: timings of a login and of the token endpoint with production Argon2 cost.
+bench: install
+	$(BIN)/python scripts/bench.py

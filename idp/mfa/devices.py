@@ -1,0 +1,72 @@
+"""Trusted devices: a browser that skips the security code for six months.
+
+The browser keeps a random 256-bit token in an HttpOnly, SameSite=Lax cookie
+(Secure over HTTPS); the server keeps its keyed hash, bound to one user. Another
+browser, or one that refused the cookie, has no token and is asked for a code
+(FAQ of the seed). Changing the password revokes every device of the user.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import current_app, g, request
+from sqlalchemy import select, update
+
+from .. import crypto, sessions
+from ..extensions import db
+from ..models import TrustedDevice, utcnow
+
+COOKIE = "idp_device"
+PURPOSE = "trusted-device"
+
+
+def _lifetime() -> int:
+    return current_app.config["IDP_TRUSTED_DEVICE_LIFETIME"]
+
+
+def recognised(user_id: int) -> TrustedDevice | None:
+    """The live trusted device of ``user_id`` this browser carries, if any."""
+    token = request.cookies.get(COOKIE)
+    if not token or len(token) > 100:
+        return None
+    device = db.session.scalar(
+        select(TrustedDevice).where(TrustedDevice.token_hash == crypto.keyed_hash(PURPOSE, token))
+    )
+    if device is None or device.user_id != user_id or device.revoked_at is not None or utcnow() >= device.expires_at:
+        return None
+    device.last_used_at = utcnow()
+    return device
+
+
+def trust(user_id: int) -> None:
+    """Remember this browser for ``user_id``; the cookie is set on the response."""
+    token = crypto.random_token(32)
+    agent = (request.user_agent.string or "")[:200] or None
+    db.session.add(
+        TrustedDevice(
+            user_id=user_id,
+            token_hash=crypto.keyed_hash(PURPOSE, token),
+            label=agent,
+            expires_at=utcnow() + timedelta(seconds=_lifetime()),
+        )
+    )
+    g.idp_device_cookie = token
+
+
+def revoke_all(user_id: int) -> int:
+    """Forget every trusted browser of the user (password change, administrator)."""
+    result = db.session.execute(
+        update(TrustedDevice)
+        .where(TrustedDevice.user_id == user_id, TrustedDevice.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return result.rowcount
+
+
+def apply_cookie(response):
+    """``after_request``: send the device cookie decided during the request."""
+    token = g.pop("idp_device_cookie", None)
+    if token:
+        response.set_cookie(COOKIE, token, max_age=_lifetime(), **sessions.cookie_options())
+    return response

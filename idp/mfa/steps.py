@@ -1,0 +1,101 @@
+"""Steps 1 to 3 of the seed, and the trusted-device shortcut.
+
+* :class:`TrustedDeviceStep` — a browser trusted within six months skips the
+  code, unless the relying party asks for a fresh one (``acr_values``);
+* :class:`CodeRequestStep` — step 1: « un code de sécurité va être envoyé »;
+* :class:`CodeEntryStep` — step 3: the code, « J'utilise mon ordinateur personnel ».
+"""
+
+from __future__ import annotations
+
+from flask import current_app, render_template, request
+from flask_wtf import FlaskForm
+
+from ..login.forms import CodeForm, CodeRequestForm
+from ..login.steps import PASSED, Step
+from ..mail import MailError
+from ..models import LoginFlow
+from ..oidc.acr import ACR_MFA
+from . import codes, devices
+
+
+def fresh_code_required(flow: LoginFlow) -> bool:
+    """The relying party asked for the code even on a trusted device."""
+    requested = (flow.authorization_params.get("acr_values") or "").split()
+    return bool(requested) and requested[0] == ACR_MFA
+
+
+class TrustedDeviceStep(Step):
+    name = "device"
+    silent = True
+
+    def applies(self, flow: LoginFlow) -> bool:
+        return not fresh_code_required(flow) and devices.recognised(flow.user_id) is not None
+
+    def handle(self, flow: LoginFlow):
+        return PASSED
+
+
+class _CodeStep(Step):
+    def applies(self, flow: LoginFlow) -> bool:
+        return "device" not in flow.passed
+
+    @staticmethod
+    def _send(flow: LoginFlow):
+        """Send a code; a response when that is impossible (case 3, mail failure)."""
+        try:
+            blocked = codes.issue(flow)
+        except MailError:
+            current_app.logger.warning("Security code mail could not be sent (flow %s)", flow.id)
+            return render_template("login/mail_failed.html"), 503
+        if blocked is not None:
+            return render_template("login/case3_code_quota.html", until=blocked), 429
+        return None
+
+
+class CodeRequestStep(_CodeStep):
+    """Step 1: the person is told a code will be sent to their personal mailbox."""
+
+    name = "code-request"
+    template = "login/step1_code_request.html"
+
+    def handle(self, flow: LoginFlow):
+        form = CodeRequestForm()
+        masked = codes.mask_email(flow.user.email)
+        if request.method == "GET" or not form.validate_on_submit():
+            return render_template(self.template, form=form, masked_email=masked)
+        return self._send(flow) or PASSED
+
+
+class CodeEntryStep(_CodeStep):
+    """Step 3: the 6-digit code; cases 2 (expired), 4 (wrong) and 5 (three wrong)."""
+
+    name = "code"
+    amr = "otp"
+    raises_trust = True
+    template = "login/step3_code_entry.html"
+
+    def handle(self, flow: LoginFlow):
+        form = CodeForm()
+
+        def page(**context):
+            return render_template(self.template, form=form, masked_email=codes.mask_email(flow.user.email), **context)
+
+        if request.method == "GET":
+            return page()
+        if request.form.get("action") == "resend":  # « Recevoir un nouveau code de sécurité »
+            if not FlaskForm().validate_on_submit():
+                return page(), 400
+            form = CodeForm(formdata=None)
+            return self._send(flow) or page(resent=True)
+        if not form.validate_on_submit():
+            return page(), 400
+        verdict = codes.verify(flow, form.code.data.strip())
+        result = verdict.result
+        if result is codes.Result.OK:
+            if form.remember.data:
+                flow.remember_device = True
+            return PASSED
+        if result is codes.Result.LOCKED:
+            return render_template("login/case5_code_lock.html", until=verdict.locked_until), 429
+        return page(error=result.value), 400 if result is not codes.Result.WRONG else 401

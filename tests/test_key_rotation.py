@@ -1,0 +1,92 @@
+"""Signing key rotation on a running server, and the private keys' encryption at rest."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+
+import pytest
+import requests
+from cryptography.exceptions import InvalidTag
+from sqlalchemy import select
+
+from conftest import Browser
+from idp.extensions import db
+from idp.models import SigningKey
+from idp.oidc import keys
+from oidc_flows import jwt_parts
+from oidc_rp import RelyingParty, log_in
+
+
+def active(alg: str) -> SigningKey:
+    return db.session.scalar(select(SigningKey).where(SigningKey.alg == alg, SigningKey.status == "active"))
+
+
+def id_token(rp: RelyingParty, browser, user) -> tuple[str, dict]:
+    callback = log_in(browser, rp.authorization_url(), user.nir)
+    assert callback.startswith(rp.redirect_uri), callback
+    token = rp.fetch_token(callback)
+    return token["id_token"], token
+
+
+@pytest.mark.parametrize("alg", ["RS256", "ES256"])
+def test_rotation_without_restart(live_server, make_user, make_client, browser, alg):
+    user = make_user()
+    client, secret = make_client(alg=alg)
+    rp = RelyingParty(live_server.url, client, secret)
+
+    old_kid = active(alg).kid
+    old_token, old_response = id_token(rp, browser, user)
+    assert jwt_parts(old_token)[0]["kid"] == old_kid
+    rp.verify_id_token(old_token, old_response["access_token"])
+
+    changes = dict((a, (old, new)) for a, old, new in keys.rotate())
+    db.session.expire_all()
+    new_kid = active(alg).kid
+    assert changes[alg] == (old_kid, new_kid) and new_kid != old_kid
+    assert db.session.get(SigningKey, old_kid).status == "retired"
+
+    # The JWKS now served still publishes the old key, so the old ID token still verifies.
+    published = {k["kid"] for k in requests.get(rp.metadata["jwks_uri"], timeout=10).json()["keys"]}
+    assert {old_kid, new_kid} <= published
+    verified = rp.verify_id_token(old_token, old_response["access_token"])
+    assert verified.header["kid"] == old_kid
+
+    # The same running server signs the next login with the new key.
+    with Browser() as other_browser:
+        new_token, new_response = id_token(rp, other_browser, user)
+    header = jwt_parts(new_token)[0]
+    assert header["kid"] == new_kid
+    assert header["alg"] == alg
+    rp.verify_id_token(new_token, new_response["access_token"])
+
+
+def test_private_keys_are_encrypted_at_rest(app, monkeypatch):
+    rows = db.session.scalars(select(SigningKey)).all()
+    assert rows
+    for row in rows:
+        assert b"PRIVATE KEY" not in row.private_key_encrypted
+        assert b"-----BEGIN" not in row.private_key_encrypted
+        assert all(name not in row.public_jwk for name in ("d", "p", "q", "dp", "dq", "qi"))
+        assert b"PRIVATE KEY" in keys._decrypt(row.kid, row.private_key_encrypted)
+
+    row = active("RS256")
+    # The kid is bound to the ciphertext: it cannot be moved to another row.
+    other = next(r for r in rows if r.kid != row.kid)
+    with pytest.raises(InvalidTag):
+        keys._decrypt(other.kid, row.private_key_encrypted)
+
+    # Another key-encryption secret cannot decrypt it, nor sign with it.
+    wrong = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    monkeypatch.setitem(app.config, "IDP_KEY_SECRET", wrong)
+    with pytest.raises(InvalidTag):
+        keys._decrypt(row.kid, row.private_key_encrypted)
+    with pytest.raises(InvalidTag):
+        keys.signing_key("RS256")
+
+
+def test_new_keys_are_encrypted_too(app):
+    keys.rotate(("ES256",))
+    row = db.session.scalar(select(SigningKey).where(SigningKey.alg == "ES256", SigningKey.status == "next"))
+    assert b"PRIVATE KEY" not in row.private_key_encrypted
+    assert keys.signing_key("ES256").kid == active("ES256").kid

@@ -1,0 +1,224 @@
+"""The mailer (idp/mail.py): real SMTP, the console transport, templates, failures."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from email import policy
+from email.parser import BytesParser
+
+import pytest
+from aiosmtpd.smtp import AuthResult
+from jinja2 import ChoiceLoader, DictLoader
+
+from conftest import free_port
+from idp.mail import MailError, build_message, outbox_dir, render_mail, send_mail
+
+pytest_plugins = ["smtp"]
+
+TO = "jeanne.martin@exemple.fr"
+SUBJECT = "Votre code de sécurité – compte ameli"
+TEXT = "Bonjour Jeanne,\n\nVotre code de sécurité : 482913\n"
+HTML = "<p>Bonjour Jeanne,</p><p>Votre code de sécurité : <strong>482913</strong></p>"
+
+
+@pytest.fixture
+def settings(smtp_server, tmp_path):
+    return {**smtp_server.settings, "MAIL_OUTBOX_DIR": str(tmp_path / "outbox")}
+
+
+@pytest.fixture
+def mail_log(caplog, monkeypatch):
+    """Capture idp.mail's INFO lines.
+
+    Alembic's env.py calls logging.config.fileConfig() without
+    disable_existing_loggers=False, which disables every logger created before a
+    migration ran (the session fixture runs one): re-enable ours for the test.
+    """
+    monkeypatch.setattr(logging.getLogger("idp.mail"), "disabled", False)
+    caplog.set_level(logging.INFO, logger="idp.mail")
+    return caplog
+
+
+# --- SMTP -------------------------------------------------------------------------------
+
+def test_smtp_send_and_read_back(app, smtp_server):
+    sent = send_mail(TO, SUBJECT, TEXT, HTML)
+    mail = smtp_server.wait_for(TO)
+
+    assert mail["Subject"] == SUBJECT
+    assert b"=?utf-8?" in mail.raw.split(b"\r\n\r\n", 1)[0].lower()  # encoded, not raw 8-bit
+    assert mail["From"] == app.config["IDP_MAIL_FROM"]
+    assert mail.envelope_from == "ne-pas-repondre@idp.invalid"
+    assert mail.envelope_to == [TO]
+    assert mail["To"] == TO
+    assert mail.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in mail.iter_parts()] == ["text/plain", "text/html"]
+    assert "482913" in mail.text_body()
+    assert "<strong>482913</strong>" in mail.html_body()
+    assert mail["Message-ID"] == sent["Message-ID"]
+    assert mail["Message-ID"].endswith("@idp.invalid>")
+    assert mail["Date"].datetime is not None
+    assert mail["Auto-Submitted"] == "auto-generated"
+
+
+def test_text_only_mail(app, smtp_server):
+    send_mail(TO, "Sans HTML", "Texte seul, accentué : é à ç\n")
+    mail = smtp_server.wait_for(TO)
+    assert mail.get_content_type() == "text/plain"
+    assert mail.text_body() == "Texte seul, accentué : é à ç\n"
+    assert mail.html_body() is None
+
+
+def test_wait_for_returns_the_latest(app, smtp_server):
+    send_mail(TO, "Premier", "1\n")
+    send_mail("autre@exemple.fr", "Autre", "x\n")
+    send_mail(TO, "Second", "2\n")
+    assert smtp_server.wait_for(TO, after=1)["Subject"] == "Second"
+    assert [m["Subject"] for m in smtp_server.to(TO)] == ["Premier", "Second"]
+
+
+def test_unreachable_smtp_raises_mail_error(app):
+    app.config["IDP_MAIL_URL"] = f"smtp://127.0.0.1:{free_port()}?timeout=2"
+    with pytest.raises(MailError) as caught:
+        send_mail(TO, SUBJECT, TEXT, HTML)
+    assert "127.0.0.1" in str(caught.value)
+    assert "Réessayez" in caught.value.user_message
+
+
+def test_starttls_required_but_not_offered_raises(app, smtp_server):
+    app.config["IDP_MAIL_URL"] = smtp_server.url + "&starttls=1"
+    with pytest.raises(MailError):
+        send_mail(TO, SUBJECT, TEXT)
+    assert smtp_server.messages == []  # never sent in clear when TLS was asked for
+
+
+@pytest.fixture
+def auth_smtp_server(make_smtp_server):
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        ok = auth_data.login == b"idp" and auth_data.password == b"s3cr&t=/"
+        return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
+
+    return make_smtp_server(authenticator=authenticator, auth_require_tls=False)
+
+
+def test_smtp_login(app, auth_smtp_server):
+    base = f"smtp://127.0.0.1:{auth_smtp_server.port}"
+    app.config["IDP_MAIL_URL"] = f"{base}?username=idp&password=s3cr%26t%3D%2F&timeout=5"
+    send_mail(TO, SUBJECT, TEXT)
+    assert auth_smtp_server.wait_for(TO)["Subject"] == SUBJECT
+
+    app.config["IDP_MAIL_URL"] = f"smtp://idp:s3cr%26t%3D%2F@127.0.0.1:{auth_smtp_server.port}?timeout=5"
+    send_mail(TO, "Deuxième", TEXT)
+    assert auth_smtp_server.wait_for(TO, after=1)["Subject"] == "Deuxième"
+
+    for wrong in ("faux", "%C3%A9t%C3%A9"):  # smtplib cannot send non-ASCII credentials: a MailError too
+        app.config["IDP_MAIL_URL"] = f"{base}?username=idp&password={wrong}&timeout=5"
+        with pytest.raises(MailError) as caught:
+            send_mail(TO, SUBJECT, TEXT)
+        assert "faux" not in str(caught.value)
+    assert len(auth_smtp_server.messages) == 2
+
+
+def test_unknown_scheme_raises_mail_error(app):
+    app.config["IDP_MAIL_URL"] = "sendmail:///usr/sbin/sendmail"
+    with pytest.raises(MailError):
+        send_mail(TO, SUBJECT, TEXT)
+
+
+@pytest.mark.parametrize("to", ["", "personne", "a@b.fr\r\nBcc: x@y.fr"])
+def test_bad_recipient_is_refused(app, to):
+    with pytest.raises(ValueError):
+        build_message(to, SUBJECT, TEXT)
+
+
+# --- console transport ------------------------------------------------------------------
+
+def test_console_transport_keeps_the_mail_and_logs_no_body(app, mail_log):
+    app.config["IDP_MAIL_URL"] = "console://"
+    send_mail(TO, SUBJECT, TEXT, HTML)
+
+    files = sorted(outbox_dir().iterdir())
+    assert len(files) == 1 and files[0].suffix == ".eml"
+    assert stat.S_IMODE(os.stat(files[0]).st_mode) == 0o600
+    mail = BytesParser(policy=policy.default).parsebytes(files[0].read_bytes())
+    assert mail["Subject"] == SUBJECT and mail["To"] == TO
+    assert mail.get_content_type() == "multipart/alternative"
+    assert "482913" in mail.get_body(("plain",)).get_content()
+
+    lines = [r.getMessage() for r in mail_log.records if r.name == "idp.mail"]
+    assert len(lines) == 1
+    assert TO in lines[0] and SUBJECT in lines[0] and "\n" not in lines[0]
+    assert "482913" not in mail_log.text and "Bonjour" not in mail_log.text
+
+
+def test_console_file_names_sort_by_time(app):
+    app.config["IDP_MAIL_URL"] = "console://"
+    for n in range(5):
+        send_mail(TO, f"Courriel {n}", "x\n")
+    names = sorted(p.name for p in outbox_dir().iterdir())
+    subjects = [BytesParser(policy=policy.default).parsebytes((outbox_dir() / n).read_bytes())["Subject"]
+                for n in names]
+    assert subjects == [f"Courriel {n}" for n in range(5)]
+
+
+def test_console_outbox_unwritable_raises_mail_error(app, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    app.config.update(IDP_MAIL_URL="console://", IDP_MAIL_OUTBOX_DIR=str(blocker / "outbox"))
+    with pytest.raises(MailError):
+        send_mail(TO, SUBJECT, TEXT)
+
+
+# --- templates --------------------------------------------------------------------------
+
+TEMPLATES = {
+    "mail/essai.txt": (
+        '{% extends "mail/base.txt" %}\n'
+        "{% block subject %}\n  Votre code pour {{ user }}  – compte ameli\n{% endblock %}\n"
+        "{% block body %}Bonjour {{ user }},\n\n\n\nVotre code : {{ code }}{% endblock %}\n"
+    ),
+    "mail/essai.html": (
+        '{% extends "mail/base.html" %}\n'
+        "{% block body %}<p>Bonjour {{ user }},</p><p>Votre code : <strong>{{ code }}</strong></p>{% endblock %}\n"
+    ),
+    "mail/texte_seul.txt": '{% extends "mail/base.txt" %}{% block subject %}Texte seul{% endblock %}'
+                           "{% block body %}Lien : {{ issuer }}/x{% endblock %}",
+    "mail/sans_objet.txt": '{% extends "mail/base.txt" %}{% block body %}Rien{% endblock %}',
+}
+
+
+@pytest.fixture
+def mail_templates(app):
+    app.jinja_env.loader = ChoiceLoader([DictLoader(TEMPLATES), app.jinja_env.loader])
+    app.jinja_env.cache.clear()
+
+
+def test_render_mail(app, mail_templates):
+    subject, text, html = render_mail("essai", user="Léa <b>", code="123456")
+    assert subject == "Votre code pour Léa <b> – compte ameli"
+    assert "123456" not in subject
+    assert text.startswith("Bonjour Léa <b>,\n\nVotre code : 123456\n")  # text: no escaping, blank lines tidied
+    assert "merci de ne pas y répondre" in text
+    assert "\n\n\n" not in text
+    assert "<title>Votre code pour Léa &lt;b&gt; – compte ameli</title>" in html  # HTML: escaped
+    assert "Bonjour Léa &lt;b&gt;," in html and "<strong>123456</strong>" in html
+
+
+def test_render_and_send(app, mail_templates, smtp_server):
+    send_mail(TO, *render_mail("essai", user="Jeanne", code="654321"))
+    mail = smtp_server.wait_for(TO)
+    assert mail["Subject"] == "Votre code pour Jeanne – compte ameli"
+    assert "654321" in mail.text_body() and "654321" in mail.html_body()
+
+
+def test_render_mail_text_only_and_issuer(app, mail_templates):
+    subject, text, html = render_mail("texte_seul")
+    assert subject == "Texte seul" and html is None
+    assert f"Lien : {app.config['IDP_ISSUER']}/x" in text
+
+
+def test_render_mail_needs_a_subject(app, mail_templates):
+    with pytest.raises(LookupError):
+        render_mail("sans_objet")
