@@ -90,6 +90,23 @@ def _settings(url: str, issuer: str, outbox: str, **extra) -> dict:
     }
 
 
+@pytest.fixture(scope="session")
+def mail_server():
+    """One real SMTP server (aiosmtpd on 127.0.0.1) for the whole run: every mail goes there."""
+    from smtp import SMTPServer
+
+    server = SMTPServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mailbox(mail_server):
+    """The SMTP server, emptied for this test."""
+    mail_server.clear()
+    return mail_server
+
+
 @pytest.fixture
 def settings():
     """Per-test setting overrides; a test may add to it before asking for ``app``."""
@@ -102,9 +119,10 @@ def port():
 
 
 @pytest.fixture
-def app(database_url, settings, port, outbox_dir):
+def app(database_url, settings, port, outbox_dir, mailbox):
     url, key_rows = database_url
-    app = create_app(_settings(url, f"http://127.0.0.1:{port}", outbox_dir, **settings))
+    overrides = {"MAIL_URL": mailbox.url, **settings}
+    app = create_app(_settings(url, f"http://127.0.0.1:{port}", outbox_dir, **overrides))
     with app.app_context():
         from idp.models import SigningKey
 
@@ -132,7 +150,7 @@ class LiveServer:
         self.app = app
         self.url = f"http://127.0.0.1:{port}"
         self._server = make_server("127.0.0.1", port, app, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=lambda: self._server.serve_forever(poll_interval=0.05), daemon=True)
 
     def start(self):
         self._thread.start()
@@ -167,9 +185,10 @@ def make_user(app):
     from idp.models import User
 
     def _make(password: str = PASSWORD, **fields) -> User:
+        nir_value = make_nir()
         values = {
-            "nir": make_nir(),
-            "email": "jeanne.martin@exemple.fr",
+            "nir": nir_value,
+            "email": f"jeanne.martin.{nir_value[-6:]}@exemple.fr",
             "email_verified": True,
             "birth_date": dt.date(1985, 5, 12),
             "given_name": "Jeanne",
@@ -231,14 +250,76 @@ def csrf_token(html: str) -> str:
     return m.group(1) or m.group(2)
 
 
+CODE_RE = re.compile(r"\b(\d{6})\b")
+STEP_RE = re.compile(r'data-step="([a-z0-9-]+)"')
+
+
 class Browser(requests.Session):
-    """A cookie-keeping HTTP client that fills the login pages like a person would."""
+    """A person's browser: keeps cookies, fills the login pages, reads the person's mail."""
+
+    def __init__(self, mailbox=None):
+        super().__init__()
+        self.mailbox = mailbox
 
     def submit(self, url: str, html: str, data: dict, **kwargs) -> requests.Response:
         return self.post(url, data={"csrf_token": csrf_token(html), **data}, allow_redirects=False, **kwargs)
 
+    def security_code(self, email: str) -> str:
+        """The code of the newest mail received by ``email``."""
+        mail = self.mailbox.wait_for(email)
+        match = CODE_RE.search(mail.text_body() or "")
+        assert match, f"no 6-digit code in the newest mail to {email}"
+        return match.group(1)
+
+    def finish_login(self, location: str, user, password: str = PASSWORD, remember: bool = False,
+                     stop_at: str | None = None) -> requests.Response:
+        """Fill each login page the journey shows (password, code request, code).
+
+        Returns the first answer that is not another login step: normally the
+        redirect to the relying party, or a page explaining a case of the seed.
+        ``stop_at`` returns the page of that step instead of filling it.
+        """
+        base = location.split("/connexion")[0]
+        page = self.get(location, timeout=10)
+        for _ in range(8):
+            step = STEP_RE.search(page.text or "")
+            if page.status_code != 200 or step is None or step.group(1) == stop_at:
+                return page
+            data = {}
+            if step.group(1) == "password":
+                data = {"nir": user.nir, "password": password}
+            elif step.group(1) == "code":
+                data = {"code": self.security_code(user.email)}
+                if remember:
+                    data["remember"] = "y"
+            r = self.submit(location, page.text, data, timeout=10)
+            if r.status_code not in (302, 303):
+                return r
+            target = r.headers["Location"]
+            target = target if target.startswith("http") else base + target
+            if "/connexion" not in target:
+                return r
+            location = target
+            page = self.get(location, timeout=10)
+        raise AssertionError(f"the login journey did not end: {location}")
+
 
 @pytest.fixture
-def browser():
-    with Browser() as b:
+def browser(mailbox):
+    with Browser(mailbox) as b:
         yield b
+
+
+@pytest.fixture
+def new_browser(mailbox):
+    """More browsers (another computer, another person)."""
+    opened: list[Browser] = []
+
+    def _new() -> Browser:
+        b = Browser(mailbox)
+        opened.append(b)
+        return b
+
+    yield _new
+    for b in opened:
+        b.close()

@@ -11,8 +11,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
+import socket
+import threading
 from dataclasses import dataclass, field
+from email import policy as email_policy
+from email.parser import BytesParser
+from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import requests
@@ -88,7 +94,7 @@ class Login:
 class OP:
     """The served provider, seen by one browser and any number of relying parties."""
 
-    def __init__(self, url: str, browser: requests.Session):
+    def __init__(self, url: str, browser):
         self.url = url
         self.browser = browser
 
@@ -100,26 +106,24 @@ class OP:
     def absolute(self, location: str) -> str:
         return location if location.startswith("http") else self.url + location
 
-    def submit_password(self, login_url: str, nir: str, password: str = PASSWORD) -> requests.Response:
-        page = self.browser.get(login_url, timeout=10)
-        assert page.status_code == 200, page.text[:500]
-        return self.browser.post(
-            login_url,
-            data={"csrf_token": csrf_token(page.text), "nir": nir, "password": password},
-            allow_redirects=False,
-            timeout=10,
-        )
+    def finish_login(self, location: str, user, password: str = PASSWORD, **kwargs) -> requests.Response:
+        """Fill each login page the journey shows; see ``Browser.finish_login``."""
+        return self.browser.finish_login(location, user, password, **kwargs)
+
+    def pass_login_pages(self, location: str, user, password: str = PASSWORD) -> str:
+        """Where the browser goes once the login pages (if any) are passed."""
+        if not location.startswith(self.url + "/connexion"):
+            return location
+        r = self.finish_login(location, user, password)
+        assert r.status_code in (302, 303), r.text[:800]
+        return r.headers["Location"]
 
     def login(self, client, user, redirect_uri: str | None = None, verifier: str | None = None, **overrides) -> Login:
         """Authorization request, then the login pages if shown; returns the callback."""
         params, verifier = auth_params(client, redirect_uri, verifier, **overrides)
         r = self.authorize(params)
         assert r.status_code in (302, 303), r.text[:500]
-        location = self.absolute(r.headers["Location"])
-        if location.startswith(self.url + "/connexion"):
-            r = self.submit_password(location, user.nir)
-            assert r.status_code in (302, 303), r.text[:800]
-            location = r.headers["Location"]
+        location = self.pass_login_pages(self.absolute(r.headers["Location"]), user)
         assert location.startswith(params["redirect_uri"]), location
         callback = query(location)
         assert "code" in callback, location

@@ -68,20 +68,20 @@ def callback_params(location: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlparse(location).query).items()}
 
 
-def log_in(browser, authorize_url: str, nir: str, password: str = PASSWORD) -> str:
-    """Follow the authorization request through the login pages; return the callback URL."""
+def log_in(browser, authorize_url: str, user, password: str = PASSWORD, remember: bool = False) -> str:
+    """Follow the authorization request through the login journey; return where it ends.
+
+    That is the callback URL at the relying party (or the login page's response
+    when the journey stops on a case page: the caller then asserts on it).
+    """
     r = browser.get(authorize_url, allow_redirects=False)
     assert r.status_code in (302, 303), r.text[:500]
-    login_url = r.headers["Location"]
-    if not login_url.startswith("http"):
-        login_url = authorize_url.split("/authorize")[0] + login_url
-    if "/connexion" not in login_url:
-        return login_url  # answered at once (single sign-on)
-    page = browser.get(login_url)
-    assert page.status_code == 200, page.text[:500]
-    r = browser.submit(login_url, page.text, {"nir": nir, "password": password})
-    while r.status_code in (302, 303) and "/connexion" in r.headers["Location"]:
-        # Further steps are driven by the tests that know them.
-        return r.headers["Location"]
+    location = r.headers["Location"]
+    base = authorize_url.split("/authorize")[0]
+    if not location.startswith("http"):
+        location = base + location
+    if "/connexion" not in location:
+        return location  # answered at once (single sign-on)
+    r = browser.finish_login(location, user, password, remember=remember)
     assert r.status_code in (302, 303), r.text[:800]
     return r.headers["Location"]

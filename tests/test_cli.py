@@ -382,7 +382,7 @@ def test_users_show(cli, make_user):
     r = cli("users", "show", f"{user.nir[:1]} {user.nir[1:]}")
     assert r.exit_code == 0, r.output
     out = r.output
-    for text in (user.nir, "Jeanne", "Martin", "1985-05-12", "jeanne.martin@exemple.fr (not verified)",
+    for text in (user.nir, "Jeanne", "Martin", "1985-05-12", f"{user.email} (not verified)",
                  "04 Caisse de prévoyance et de retraite du personnel de la SNCF", "CPR SNCF", "pending", "Created:"):
         assert text in out
     assert user.password_hash not in out

@@ -25,6 +25,7 @@ JEANNE = DEMO_ACCOUNTS[0]
 def settings(tmp_path):
     return {
         "DEMO": True,
+        "MAIL_URL": "console://",  # the demo mailbox shows what the console transport keeps
         "DEMO_CLIENT_FILE": str(tmp_path / "demo-client.json"),
         "MAIL_OUTBOX_DIR": str(tmp_path / "outbox"),
     }

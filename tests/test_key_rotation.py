@@ -23,14 +23,14 @@ def active(alg: str) -> SigningKey:
 
 
 def id_token(rp: RelyingParty, browser, user) -> tuple[str, dict]:
-    callback = log_in(browser, rp.authorization_url(), user.nir)
+    callback = log_in(browser, rp.authorization_url(), user)
     assert callback.startswith(rp.redirect_uri), callback
     token = rp.fetch_token(callback)
     return token["id_token"], token
 
 
 @pytest.mark.parametrize("alg", ["RS256", "ES256"])
-def test_rotation_without_restart(live_server, make_user, make_client, browser, alg):
+def test_rotation_without_restart(live_server, make_user, make_client, browser, new_browser, alg):
     user = make_user()
     client, secret = make_client(alg=alg)
     rp = RelyingParty(live_server.url, client, secret)
@@ -53,8 +53,7 @@ def test_rotation_without_restart(live_server, make_user, make_client, browser, 
     assert verified.header["kid"] == old_kid
 
     # The same running server signs the next login with the new key.
-    with Browser() as other_browser:
-        new_token, new_response = id_token(rp, other_browser, user)
+    new_token, new_response = id_token(rp, new_browser(), user)
     header = jwt_parts(new_token)[0]
     assert header["kid"] == new_kid
     assert header["alg"] == alg

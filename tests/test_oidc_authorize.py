@@ -215,25 +215,23 @@ def test_same_nonce_for_another_client_is_accepted(op, make_user, make_client):
     assert second.code
 
 
-def test_nonce_reused_by_two_logins_in_progress_lets_only_the_first_through(op, live_server, make_user, make_client):
+def test_nonce_reused_by_two_logins_in_progress_lets_only_the_first_through(op, live_server, make_user, make_client,
+                                                                             new_browser):
     """Two logins start with the same nonce; the second completes after the first: refused."""
-    import requests
-
     user = make_user()
     client, _ = make_client()
     params_a, _ = auth_params(client)
     params_b, _ = auth_params(client, nonce=params_a["nonce"])
-    with requests.Session() as other_browser:
-        op_b = OP(live_server.url, other_browser)
-        assert op.authorize(params_a).headers["Location"].endswith("/connexion")
-        assert op_b.authorize(params_b).headers["Location"].endswith("/connexion")
+    op_b = OP(live_server.url, new_browser())
+    assert op.authorize(params_a).headers["Location"].endswith("/connexion")
+    assert op_b.authorize(params_b).headers["Location"].endswith("/connexion")
 
-        r = op.submit_password(op.url + "/connexion", user.nir)
-        assert query(r.headers["Location"]).get("code")
+    r = op.finish_login(op.url + "/connexion", user)
+    assert query(r.headers["Location"]).get("code")
 
-        r = op_b.submit_password(op.url + "/connexion", user.nir)
-        got = assert_error_redirect(r, REDIRECT, "invalid_request", params_b["state"], op.url)
-        assert "replay" in got.get("error_description", "").lower()
+    r = op_b.finish_login(op.url + "/connexion", user)
+    got = assert_error_redirect(r, REDIRECT, "invalid_request", params_b["state"], op.url)
+    assert "replay" in got.get("error_description", "").lower()
 
 
 # --- Parameters: once each, bounded, no request objects, query mode only -----------------------
@@ -444,3 +442,39 @@ def test_code_response_carries_state_and_iss_and_nothing_else(op, make_user, cli
     assert login.callback["state"] == login.params["state"]
     assert login.callback["iss"] == op.url
     assert without_query(login.location) == REDIRECT
+
+
+def test_redirect_uri_unregistered_during_the_login_is_a_page(op, make_user, client):
+    """The request is validated again when the login ends: a URI removed meanwhile is not used."""
+    user = make_user()
+    params, _ = auth_params(client)
+    assert op.authorize(params).headers["Location"].endswith("/connexion")
+    client.redirect_uris = [OTHER_REDIRECT]
+    db.session.commit()
+    r = op.finish_login(op.url + "/connexion", user)
+    assert_error_page(r)
+
+
+def test_client_deleted_during_the_login_is_a_page(op, make_user, client):
+    from idp.models import Client, LoginFlow
+
+    user = make_user()
+    params, _ = auth_params(client)
+    assert op.authorize(params).headers["Location"].endswith("/connexion")
+    flow = db.session.scalar(db.select(LoginFlow))
+    flow.authorization_params = {**flow.authorization_params, "client_id": "supprime"}
+    db.session.commit()
+    r = op.finish_login(op.url + "/connexion", user)
+    assert_error_page(r)
+    assert db.session.scalar(db.select(db.func.count()).select_from(Client)) == 1
+
+
+def test_prompt_none_asking_for_mfa_with_a_password_session_is_login_required(op, make_user, client):
+    from idp.oidc.acr import ACR_MFA
+
+    user = make_user()
+    op.login(client, user)
+    db.session.execute(db.update(BrowserSession).values(acr="urn:idp:acr:pwd"))
+    db.session.commit()
+    params, _ = auth_params(client, prompt="none", acr_values=ACR_MFA)
+    assert_error_redirect(op.authorize(params), REDIRECT, "login_required", params["state"], op.url)

@@ -92,7 +92,8 @@ BODIES = {
     "broken-json": (b'{"grant_type": ', "application/json"),
     "multipart-garbage": (b"--xx\r\nnot really", "multipart/form-data; boundary=xx"),
     "xml": (b"<token>x</token>", "application/xml"),
-    "repeated": (b"grant_type=authorization_code&grant_type=refresh_token&token=a&token=b", "application/x-www-form-urlencoded"),
+    "repeated": (b"grant_type=authorization_code&grant_type=refresh_token&token=a&token=b",
+                 "application/x-www-form-urlencoded"),
     "no-content-type": (b"grant_type=client_credentials", ""),
     "many-params": ("&".join(f"p{i}=v" for i in range(3000)).encode(), "application/x-www-form-urlencoded"),
 }

@@ -22,7 +22,7 @@ def op(live_server, browser):
 
 # --- Discovery --------------------------------------------------------------------------------
 
-def test_discovery_document(live_server):
+def test_discovery_document(live_server, op):
     r = requests.get(f"{live_server.url}/.well-known/openid-configuration", timeout=10)
     assert r.status_code == 200
     assert r.headers["Content-Type"] == "application/json"
@@ -57,7 +57,7 @@ def test_discovery_document(live_server):
     OpenIDProviderMetadata(meta).validate()
 
 
-def test_every_endpoint_shares_the_issuer_origin(live_server):
+def test_every_endpoint_shares_the_issuer_origin(live_server, op):
     meta = requests.get(f"{live_server.url}/.well-known/openid-configuration", timeout=10).json()
     for name, value in meta.items():
         if name.endswith("_endpoint") or name == "jwks_uri":
@@ -73,7 +73,7 @@ def _published(live_server) -> dict[str, dict]:
     return {k["kid"]: k for k in r.json()["keys"]}
 
 
-def test_jwks_publishes_next_active_and_retired_public_keys_only(live_server):
+def test_jwks_publishes_next_active_and_retired_public_keys_only(live_server, op):
     before = {k.kid: k.status for k in db.session.scalars(db.select(SigningKey))}
     assert set(before.values()) == {"next", "active"}
     keys.rotate()  # active -> retired, next -> active, a new next
@@ -94,7 +94,7 @@ def test_jwks_publishes_next_active_and_retired_public_keys_only(live_server):
             assert jwk["crv"] == "P-256" and set(jwk) >= {"x", "y"}
 
 
-def test_jwks_no_longer_publishes_a_removed_key(live_server):
+def test_jwks_no_longer_publishes_a_removed_key(live_server, op):
     keys.rotate()
     retired = db.session.scalars(db.select(SigningKey).where(SigningKey.status == "retired")).all()
     assert retired
@@ -176,3 +176,28 @@ def test_userinfo_refuses_an_expired_access_token(op, make_user, make_client):
     assert r.status_code == 401
     assert r.json()["error"] == "invalid_token"
     assert 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+
+
+# --- Headers: no framing, no caching of anything personal --------------------------------------
+
+@pytest.mark.parametrize(
+    "path",
+    ["/authorize", "/authorize?client_id=x", "/connexion", "/logout", "/token", "/userinfo", "/introspect", "/revoke",
+     "/inconnu"],
+)
+def test_pages_and_protocol_answers_cannot_be_framed_or_cached(web, path):
+    r = web.get(path) if path not in ("/token", "/introspect", "/revoke") else web.post(path)
+    assert r.status_code != 500
+    assert r.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert r.headers["Referrer-Policy"] == "no-referrer"
+    assert r.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("path", ["/jwks.json", "/.well-known/openid-configuration"])
+def test_public_metadata_is_cacheable_and_open_to_browsers(web, path):
+    r = web.get(path)
+    assert r.status_code == 200
+    assert "public" in r.headers["Cache-Control"] and "max-age=300" in r.headers["Cache-Control"]
+    assert r.headers["Access-Control-Allow-Origin"] == "*"

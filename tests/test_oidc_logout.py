@@ -11,13 +11,21 @@ import time
 import pytest
 import requests
 from joserfc import jwt
-from joserfc.jwk import ECKey, KeySet, RSAKey
+from joserfc.jwk import ECKey, RSAKey
 
 from conftest import csrf_token
 from idp.extensions import db
 from idp.models import BrowserSession
 from idp.oidc import keys
-from oidc_flows import OP, assert_error_page, assert_error_redirect, auth_params, b64url_json, jwt_parts, query
+from oidc_flows import (
+    OP,
+    assert_error_page,
+    assert_error_redirect,
+    auth_params,
+    b64url_json,
+    jwt_parts,
+    query,
+)
 
 LOGGED_OUT = "http://127.0.0.1:8765/logged-out"
 
@@ -153,7 +161,6 @@ def test_expired_hint_is_still_accepted(op, rp, make_user):
 
 def _forge(kind: str, op, client, genuine: str) -> str:
     header, claims = jwt_parts(genuine)
-    signing_input = f"{b64url_json({**header})}.{b64url_json(claims)}"
     if kind == "alg-none":
         return f"{b64url_json({'alg': 'none', 'typ': 'JWT'})}.{b64url_json(claims)}."
     if kind == "alg-none-kid":

@@ -14,7 +14,7 @@ from joserfc.jwk import KeySet
 
 from idp.extensions import db
 from idp.models import AuthorizationCode, BrowserSession, Grant, Token, utcnow
-from oidc_flows import OP, assert_oauth_error, auth_params, jwt_parts, new_verifier
+from oidc_flows import OP, assert_oauth_error, jwt_parts, new_verifier
 
 REDIRECT = "http://127.0.0.1:8765/callback"
 OTHER_REDIRECT = "https://rp.exemple.fr/retour"
@@ -214,6 +214,18 @@ def test_pkce_verifier_must_match_the_s256_challenge(op, rp, user, verifier, err
     assert_oauth_error(op.exchange(client, secret, login, code_verifier=verifier), error)
 
 
+@pytest.mark.parametrize("verifier", ["present", None])
+def test_code_without_a_stored_challenge_is_never_redeemed(op, rp, user, verifier):
+    """Defence in depth (RFC 9700 §4.8): were a code ever stored without a challenge, neither a
+    verifier nor its absence would get tokens for it."""
+    client, secret = rp
+    login = op.login(client, user)
+    db.session.execute(db.update(AuthorizationCode).values(code_challenge=""))
+    db.session.commit()
+    r = op.exchange(client, secret, login, code_verifier=login.verifier if verifier else None)
+    assert_oauth_error(r, "invalid_request")
+
+
 def test_pkce_failure_for_a_public_client(op, make_client, user):
     client, _ = make_client(public=True)
     login = op.login(client, user)
@@ -361,7 +373,10 @@ def test_id_token_header_and_claims(op, rp, user):
     assert claims["nonce"] == login.params["nonce"]
     assert before - 1 <= claims["auth_time"] <= claims["iat"] <= int(time.time()) + 1
     assert claims["exp"] - claims["iat"] == 600
-    assert claims["amr"] == ["pwd"] and claims["acr"] == "urn:idp:acr:pwd"
+    # acr and amr say how this login went (RFC 8176), as recorded for the grant.
+    grant = db.session.scalar(db.select(Grant))
+    assert claims["acr"] == grant.acr and claims["acr"] in ("urn:idp:acr:pwd", "urn:idp:acr:device", "urn:idp:acr:mfa")
+    assert claims["amr"] == grant.amr and "pwd" in claims["amr"]
     from authlib.oidc.core.util import create_half_hash
 
     assert claims["at_hash"] == create_half_hash(tokens["access_token"], "RS256").decode()
@@ -471,10 +486,28 @@ def test_claims_by_scope(op, rp, user, scope, present, absent):
         assert info["given_name"] == "Jeanne" and info["family_name"] == "Martin"
         assert info["birthdate"] == "1985-05-12" and info["gender"] == "female"
     if "email" in scope:
-        assert info["email"] == "jeanne.martin@exemple.fr" and info["email_verified"] is True
+        assert info["email"] == user.email and info["email_verified"] is True
     if "affiliation" in scope:
         aff = info["affiliation"]
         assert aff["regime"] == {"code": "01", "name": aff["regime"]["name"]} and aff["regime"]["name"]
         assert aff["caisse"] == "CPAM des Yvelines"
     claims = verify(op, tokens["id_token"], client).claims
     assert not absent & set(claims)
+
+
+@pytest.mark.parametrize("name", ["grant_type", "code", "redirect_uri", "code_verifier", "client_id"])
+def test_repeated_token_parameter_is_invalid_request(op, make_client, user, name):
+    """RFC 6749 §3.2: parameters are sent once; a second value is refused, not ignored."""
+    client, secret = make_client(public=name == "client_id")
+    login = op.login(client, user)
+    body = [("grant_type", "authorization_code"), ("code", login.code), ("redirect_uri", REDIRECT),
+            ("code_verifier", login.verifier)]
+    if name == "client_id":
+        body += [("client_id", client.client_id), ("client_id", client.client_id)]
+    else:
+        body.append((name, dict(body)[name]))
+    auth = None if client.is_public else (client.client_id, secret)
+    r = requests.post(f"{op.url}/token", data=body, auth=auth, timeout=10)
+    assert_oauth_error(r, "invalid_request")
+    single = [pair for i, pair in enumerate(body) if pair not in body[:i]]
+    assert requests.post(f"{op.url}/token", data=single, auth=auth, timeout=10).status_code == 200

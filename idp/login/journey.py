@@ -8,12 +8,19 @@ skipped, so changing the journey is changing this list.
 
 from __future__ import annotations
 
+from ..mfa.steps import CodeEntryStep, CodeRequestStep, TrustedDeviceStep
 from ..models import LoginFlow
 from ..oidc.acr import ACR_DEVICE, ACR_MFA, ACR_PASSWORD
-from .steps import PasswordStep, Step
+from .steps import AffiliationCheck, CodeLockCheck, EmailCheck, PasswordStep, Step
 
 JOURNEY: list[Step] = [
     PasswordStep(),       # step 0 — cases 4 and 6
+    CodeLockCheck(),      # case 5
+    AffiliationCheck(),   # cases 7 and 8
+    EmailCheck(),         # case 1
+    TrustedDeviceStep(),  # « J'utilise mon ordinateur personnel », within 6 months
+    CodeRequestStep(),    # steps 1 and 2 — case 3
+    CodeEntryStep(),      # step 3 — cases 2, 4 and 5
 ]
 
 

@@ -17,7 +17,7 @@ from authlib.oauth2.rfc6750 import (
     InvalidTokenError,
 )
 from authlib.oauth2.rfc9207 import IssuerParameter
-from flask import current_app
+from flask import current_app, make_response, render_template
 from sqlalchemy import select
 
 from .. import crypto
@@ -112,6 +112,14 @@ class OpenIDProvider(AuthorizationServer):
         if isinstance(request, OAuth2Request):
             return request
         return super().create_oauth2_request(request)
+
+    def handle_error_response(self, request, error):
+        if isinstance(request, StoredAuthorizationRequest) and not error.redirect_uri:
+            # A login finished, but its request no longer validates without a trusted
+            # redirect URI (the client or its URIs changed meanwhile): the person gets
+            # the French page, never Authlib's JSON body, and is not redirected.
+            return make_response(render_template("errors/authorization.html", error=error), 400)
+        return super().handle_error_response(request, error)
 
     def authorization_error_response(self, request, error):
         """An error raised before Authlib's own response: add ``state`` and ``iss``."""
