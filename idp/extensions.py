@@ -20,9 +20,19 @@ csrf = CSRFProtect()
 
 
 @event.listens_for(Engine, "connect")
-def _sqlite_foreign_keys(dbapi_connection, connection_record) -> None:
-    """SQLite ignores foreign keys (and ON DELETE CASCADE) unless asked, per connection."""
+def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
+    """The embedded SQLite database, set up per connection.
+
+    * foreign keys (and ON DELETE CASCADE) are ignored unless asked;
+    * write-ahead logging lets readers go on while a worker writes, and with
+      ``synchronous=NORMAL`` a commit no longer waits for the disk twice: a crash
+      keeps the database consistent, a power cut may lose the last commits;
+    * ``busy_timeout`` makes a writer wait for another instead of failing.
+    """
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
         cursor.close()

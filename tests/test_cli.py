@@ -724,3 +724,52 @@ def test_client_ids_never_start_with_a_dash(cli, monkeypatch):
     r = cli("clients", "add", "--name", "RP", "--redirect-uri", "https://rp.exemple.fr/cb")
     assert r.exit_code == 0, r.output
     assert parse_plain(r.output)["client_id"] == "third"
+
+
+# --- users unlock --------------------------------------------------------------------------
+
+
+def test_users_unlock_lifts_every_lock_of_the_journey(app, cli, make_user):
+    """Cases 3, 5 and 6: an administrator lifts the locks; `users show` lists them first."""
+    from idp import limits
+    from idp.login import policy
+
+    user = make_user()
+    for _ in range(app.config["IDP_MAX_PASSWORD_FAILURES"]):
+        limits.hit(policy.password_failures(), policy.nir_key(user.nir))
+    for _ in range(app.config["IDP_MAX_CODE_FAILURES"]):
+        limits.hit(policy.code_failures(), policy.user_key(user.id))
+    for _ in range(app.config["IDP_CODE_QUOTA"] + 1):
+        limits.hit(policy.code_quota(), policy.user_key(user.id))
+
+    shown = cli("users", "show", user.nir).output
+    for label in ("Password lock:", "Code lock:", "Code quota:"):
+        line = next(l for l in shown.splitlines() if l.startswith(label))
+        assert "locked until" in line, shown
+
+    r = cli("users", "unlock", user.nir)
+    assert r.exit_code == 0, r.output
+    assert "Password lock, Code lock, Code quota" in r.output
+    assert limits.locked_until(policy.password_failures(), policy.nir_key(user.nir)) is None
+    assert limits.locked_until(policy.code_failures(), policy.user_key(user.id)) is None
+    assert limits.locked_until(policy.code_quota(), policy.user_key(user.id)) is None
+    assert limits.count(policy.password_failures(), policy.nir_key(user.nir)) == 0
+
+
+def test_users_unlock_works_for_a_nir_without_account(app, cli):
+    """Case 6 is counted per NIR typed, account or not: the lock can be lifted the same way."""
+    from idp import limits
+    from idp.login import policy
+
+    value = make_nir()
+    for _ in range(app.config["IDP_MAX_PASSWORD_FAILURES"]):
+        limits.hit(policy.password_failures(), policy.nir_key(value))
+    r = cli("users", "unlock", value)
+    assert r.exit_code == 0 and "Password lock" in r.output
+    assert limits.locked_until(policy.password_failures(), policy.nir_key(value)) is None
+    assert cli("users", "unlock", value).output.strip() == "Nothing was locked; counters reset."
+
+
+def test_users_unlock_refuses_a_malformed_nir(cli):
+    r = cli("users", "unlock", "123")
+    assert r.exit_code != 0 and "Traceback" not in r.output

@@ -15,7 +15,7 @@ from datetime import date
 
 import click
 from flask.cli import with_appcontext
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import crypto, nir
@@ -417,10 +417,59 @@ def show_command(nir_value: str) -> None:
         ("Affiliation", user.affiliation),
         ("Password", "set" if user.password_hash else "not set"),
         ("Created", f"{user.created_at:%Y-%m-%d %H:%M:%S} UTC" if user.created_at else "-"),
+        ("Trusted devices", _live_devices(user.id)),
+        *[(label, f"locked until {until:%Y-%m-%d %H:%M:%S} UTC" if until else "-")
+          for label, until in _locks(user.nir, user.id)],
     ]
     width = max(len(label) for label, _ in lines)
     for label, value in lines:
         click.echo(f"{label + ':':<{width + 1}} {value}")
+
+
+def _live_devices(user_id: int) -> int:
+    from ..models import TrustedDevice
+
+    return db.session.scalar(
+        select(func.count()).select_from(TrustedDevice).where(
+            TrustedDevice.user_id == user_id, TrustedDevice.revoked_at.is_(None), TrustedDevice.expires_at > utcnow()
+        )
+    )
+
+
+def _locks(nir_value: str, user_id: int | None):
+    """``(label, locked_until)`` for each limit of the login journey (case 6, case 5, case 3)."""
+    from .. import limits
+    from ..login import policy
+
+    yield "Password lock", limits.locked_until(policy.password_failures(), policy.nir_key(nir_value))
+    if user_id is not None:
+        yield "Code lock", limits.locked_until(policy.code_failures(), policy.user_key(user_id))
+        yield "Code quota", limits.locked_until(policy.code_quota(), policy.user_key(user_id))
+
+
+@users_group.command("unlock")
+@click.argument("nir_value", metavar="NIR")
+@with_appcontext
+def unlock_command(nir_value: str) -> None:
+    """Lift the locks of a NIR: wrong passwords (case 6), wrong codes (case 5), code quota (case 3).
+
+    Works for a NIR without an account too, since wrong passwords are counted per NIR typed.
+    """
+    from .. import limits
+    from ..login import policy
+
+    problem = nir_problem(nir_value)
+    if problem:
+        raise click.ClickException(problem + ".")
+    normalized = nir.normalize(nir_value)
+    user = db.session.scalar(select(User).where(User.nir == normalized))
+    lifted = [label for label, until in _locks(normalized, user.id if user else None) if until]
+    limits.unlock(policy.password_failures(), policy.nir_key(normalized))
+    if user is not None:
+        limits.unlock(policy.code_failures(), policy.user_key(user.id))
+        limits.unlock(policy.code_quota(), policy.user_key(user.id))
+    db.session.commit()
+    click.echo(f"Lifted: {', '.join(lifted)}." if lifted else "Nothing was locked; counters reset.")
 
 
 COMMANDS = [users_group]
