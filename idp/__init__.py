@@ -55,6 +55,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     csrf.exempt(oidc.bp)
     app.register_blueprint(login_bp)
     app.register_blueprint(email_validation_bp)
+    from . import recovery
+
+    recovery.init_app(app)  # forgotten password: its blueprint and its per-IP limits (Flask-Limiter)
     errors.init_app(app)
     if app.config["IDP_DEMO"]:  # development only: demo relying party and mailbox under /demo
         from .demo import bp as demo_bp

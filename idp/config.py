@@ -78,6 +78,27 @@ SETTINGS: list[Setting] = [
     Setting("TRUSTED_DEVICE_LIFETIME", 15552000, "How long a trusted browser skips the code, seconds "
             "(seed: 6 months = 180 days).", int),
     Setting("EMAIL_VALIDATION_LIFETIME", 86400, "Lifetime of an email validation link, seconds (case 1).", int),
+    # --- Forgotten password (seed ameli-forgot-password) -------------------------------
+    Setting("CAPTCHA_LIFETIME", 300, "How long a CAPTCHA series can be answered, seconds (seed: 5 minutes; step 2).", int),
+    Setting("CAPTCHA_LENGTH", 6, "Characters in a CAPTCHA series (step 2).", int),
+    Setting("CAPTCHA_TEST_ANSWER", None, "Test only: every CAPTCHA series is this one. The provider refuses to "
+            "start with it unless IDP_TESTING is on."),
+    Setting("RESET_LINK_LIFETIME", 1800, "Lifetime of a password reset link, seconds (seed: 30 minutes; step 4).", int),
+    Setting("RESET_MAIL_QUOTA", 3, "Reset mails one NIR may request within RESET_MAIL_QUOTA_WINDOW (case 2).", int),
+    Setting("RESET_MAIL_QUOTA_WINDOW", 3600, "Window over which reset mail requests are counted, seconds (case 2).", int),
+    Setting("RESET_MAIL_QUOTA_BLOCK", 900, "Block of the reset service for that NIR once the quota is passed, seconds "
+            "(seed: « courte période »; case 2).", int),
+    Setting("PASSWORD_MIN_LENGTH", 8, "Shortest new password, characters (seed: 8; step 5).", int),
+    Setting("PASSWORD_MAX_LENGTH", 50, "Longest new password, characters (seed: 50; step 5; at most 128, the "
+            "login form's limit).", int),
+    Setting("RATE_LIMIT_STORAGE_URI", "memory://", "Flask-Limiter storage of the per-IP limits: memory:// (one "
+            "process) or, with several workers or hosts, redis://host:6379 (needs the redis package)."),
+    Setting("RATE_LIMIT_CAPTCHA", "30 per minute;300 per hour", "Per-IP limit on CAPTCHA images and sounds "
+            "(Flask-Limiter syntax)."),
+    Setting("RATE_LIMIT_RECOVERY", "10 per minute;60 per hour", "Per-IP limit on the forms of the forgotten-password "
+            "journey: « Recevoir le mail » and « Valider le nouveau mot de passe »."),
+    Setting("RATE_LIMIT_PASSWORD_CHECK", "120 per minute", "Per-IP limit on the live check of a new password "
+            "against the NIR and birth date (called while typing)."),
     # --- Mail and demo (idp.mail, idp.demo) -------------------------------------------
     Setting("MAIL_OUTBOX_DIR", None, "Folder where the console:// mail transport keeps each mail as an .eml file. "
             "Default: instance/outbox."),

@@ -47,10 +47,11 @@ def count(policy: Policy, key: str) -> int:
     return db.session.scalar(select(Limit.count).where(Limit.kind == policy.kind, Limit.key == key)) or 0
 
 
-def hit(policy: Policy, key: str) -> datetime | None:
+def hit(policy: Policy, key: str, commit: bool = True) -> datetime | None:
     """Count one event; return the end of the lock now in force, if any.
 
-    Commits, so that the count holds even when the request fails afterwards.
+    Commits, so that the count holds even when the request fails afterwards;
+    ``commit=False`` lets the caller commit it with its own write, in one transaction.
     """
     now = utcnow()
     insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
@@ -74,19 +75,19 @@ def hit(policy: Policy, key: str) -> datetime | None:
         .returning(Limit.count)
     ).scalar()
     if new_count is None:  # locked meanwhile: not counted, not extended
-        db.session.commit()
-        return locked_until(policy, key)
-    if new_count >= policy.lock_at:
+        until = locked_until(policy, key)
+    elif new_count >= policy.lock_at:
         until = now + timedelta(seconds=policy.lock_seconds)
         db.session.execute(
             update(Limit)
             .where(and_(Limit.kind == policy.kind, Limit.key == key, _not_locked(now)))
             .values(locked_until=until, count=0, window_started_at=None)
         )
+    else:
+        until = None
+    if commit:
         db.session.commit()
-        return until
-    db.session.commit()
-    return None
+    return until
 
 
 def reset(policy: Policy, key: str) -> None:

@@ -74,7 +74,7 @@ def start(user_id: int, auth_time: int, amr: list[str], acr: str) -> BrowserSess
         sid_hash=crypto.keyed_hash(PURPOSE, sid), user_id=user_id, auth_time=auth_time, amr=amr, acr=acr
     )
     db.session.add(row)
-    db.session.commit()
+    db.session.flush()  # committed with the authorization code that follows
     g.idp_browser_session = row
     g.idp_session_cookie = sid
     return row
@@ -95,5 +95,5 @@ def apply_cookie(response):
     if sid:
         response.set_cookie(COOKIE, sid, max_age=_cfg("SESSION_ABSOLUTE_LIFETIME"), **cookie_options())
     elif sid == "":
-        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="Lax")
+        response.delete_cookie(COOKIE, **cookie_options())
     return response

@@ -29,7 +29,7 @@ SECRET_KEY = secrets.token_urlsafe(32)
 FAST_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 64, "ARGON2_PARALLELISM": 1}
 PASSWORD = "Motdepasse-2024"
 
-pytest_plugins = ["smtp"]
+pytest_plugins = ["smtp", "login_pages", "recovery_pages"]
 
 
 def free_port() -> int:
@@ -205,6 +205,26 @@ def make_user(app):
         return user
 
     return _make
+
+
+@pytest.fixture
+def user(make_user):
+    """An affiliated person with a verified email: the seed's happy path."""
+    return make_user()
+
+
+@pytest.fixture
+def rp(make_client):
+    """A confidential relying party: ``(client, secret)``."""
+    return make_client()
+
+
+@pytest.fixture
+def op(live_server, browser):
+    """The served provider as seen by the test's browser and its relying parties (tests/oidc_flows.py)."""
+    from oidc_flows import OP
+
+    return OP(live_server.url, browser)
 
 
 @pytest.fixture

@@ -11,19 +11,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import re
 import secrets
-import socket
-import threading
 from dataclasses import dataclass, field
-from email import policy as email_policy
-from email.parser import BytesParser
-from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import requests
 
-from conftest import PASSWORD, csrf_token
+from conftest import PASSWORD
 
 DEFAULT_SCOPE = "openid profile email affiliation"
 

@@ -10,7 +10,6 @@ import requests
 from cryptography.exceptions import InvalidTag
 from sqlalchemy import select
 
-from conftest import Browser
 from idp.extensions import db
 from idp.models import SigningKey
 from idp.oidc import keys

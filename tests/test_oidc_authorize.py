@@ -29,11 +29,6 @@ def issuer(app):
     return app.config["IDP_ISSUER"]
 
 
-@pytest.fixture
-def op(live_server, browser):
-    return OP(live_server.url, browser)
-
-
 def get(web, params):
     return web.get("/authorize", query_string=params)
 

@@ -37,11 +37,6 @@ def assert_html(r, status: int | None = None):
     assert '<html lang="fr">' in r.get_data(as_text=True)
 
 
-@pytest.fixture
-def rp(make_client):
-    return make_client()
-
-
 # --- Wrong methods ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(

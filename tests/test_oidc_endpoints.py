@@ -10,14 +10,8 @@ from authlib.oidc.discovery import OpenIDProviderMetadata
 from idp.extensions import db
 from idp.models import SigningKey
 from idp.oidc import keys
-from oidc_flows import OP
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
-
-
-@pytest.fixture
-def op(live_server, browser):
-    return OP(live_server.url, browser)
 
 
 # --- Discovery --------------------------------------------------------------------------------

@@ -31,11 +31,6 @@ LOGGED_OUT = "http://127.0.0.1:8765/logged-out"
 
 
 @pytest.fixture
-def op(live_server, browser):
-    return OP(live_server.url, browser)
-
-
-@pytest.fixture
 def rp(make_client):
     return make_client(post_logout_redirect_uris=(LOGGED_OUT, "https://rp.exemple.fr/au-revoir"))
 

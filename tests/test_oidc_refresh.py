@@ -12,22 +12,7 @@ from joserfc.jwk import KeySet
 
 from idp.extensions import db
 from idp.models import Token, utcnow
-from oidc_flows import OP, assert_oauth_error
-
-
-@pytest.fixture
-def op(live_server, browser):
-    return OP(live_server.url, browser)
-
-
-@pytest.fixture
-def rp(make_client):
-    return make_client()
-
-
-@pytest.fixture
-def user(make_user):
-    return make_user()
+from oidc_flows import assert_oauth_error
 
 
 def claims_of(op, id_token: str) -> dict:

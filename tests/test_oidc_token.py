@@ -14,20 +14,10 @@ from joserfc.jwk import KeySet
 
 from idp.extensions import db
 from idp.models import AuthorizationCode, BrowserSession, Grant, Token, utcnow
-from oidc_flows import OP, assert_oauth_error, jwt_parts, new_verifier
+from oidc_flows import assert_oauth_error, jwt_parts, new_verifier
 
 REDIRECT = "http://127.0.0.1:8765/callback"
 OTHER_REDIRECT = "https://rp.exemple.fr/retour"
-
-
-@pytest.fixture
-def op(live_server, browser):
-    return OP(live_server.url, browser)
-
-
-@pytest.fixture
-def user(make_user):
-    return make_user()
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from datetime import date
 from sqlalchemy import select
 
 from .. import crypto, nir
+from ..mfa import devices
 from ..extensions import db
 from ..models import Client, User, utcnow
 from . import credentials
@@ -129,6 +130,7 @@ def ensure_users(reset: bool = False) -> list[tuple[DemoAccount, str]]:
             outcome = "created"
         else:
             outcome = "reset"
+            devices.revoke_all(user.id)  # a new password forgets the trusted browsers
         for name, value in account.fields().items():
             setattr(user, name, value)
         user.password_hash = crypto.hash_password(DEMO_PASSWORD)

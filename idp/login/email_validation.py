@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from flask import Blueprint, current_app, render_template, request, url_for
 from flask_wtf import FlaskForm
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from .. import crypto, limits
 from ..extensions import db
@@ -27,8 +27,12 @@ bp = Blueprint("email_validation", __name__, url_prefix="/compte")
 
 
 def send_validation_mail(user: User) -> None:
+    """Send a new validation link; the links sent before stop working (the mail says so)."""
     token = crypto.random_token(32)
     expires_at = utcnow() + timedelta(seconds=current_app.config["IDP_EMAIL_VALIDATION_LIFETIME"])
+    db.session.execute(
+        delete(EmailValidation).where(EmailValidation.user_id == user.id, EmailValidation.used_at.is_(None))
+    )
     db.session.add(
         EmailValidation(user_id=user.id, token_hash=crypto.keyed_hash(PURPOSE, token), email=user.email,
                         expires_at=expires_at)

@@ -103,5 +103,5 @@ def apply_cookie(response):
     if raw:
         response.set_cookie(COOKIE, raw, max_age=current_app.config["IDP_LOGIN_FLOW_LIFETIME"], **sessions.cookie_options())
     elif raw == "":
-        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="Lax")
+        response.delete_cookie(COOKIE, **sessions.cookie_options())
     return response

@@ -16,11 +16,17 @@ from flask import render_template, request
 from .. import crypto, limits, nir
 from ..extensions import db
 from ..messages import msg
-from ..models import LoginFlow, User
+from ..models import LoginFlow, User, utcnow
 from . import policy
 from .forms import PasswordForm
 
 PASSED = object()
+
+
+def lock_page(template: str, until):
+    """A page saying until when something is locked (cases 3, 5, 6): 429 with ``Retry-After``."""
+    seconds = max(1, int((until - utcnow()).total_seconds()))
+    return render_template(template, until=until), 429, {"Retry-After": str(seconds)}
 
 
 class Step:
@@ -57,13 +63,13 @@ class PasswordStep(Step):
         key = policy.nir_key(form.nir.data)
         locked = limits.locked_until(policy.password_failures(), key)
         if locked is not None:  # not counted, not extended
-            return render_template("login/case6_password_lock.html", until=locked), 429
+            return lock_page("login/case6_password_lock.html", locked)
         user = db.session.query(User).filter_by(nir=nir.normalize(form.nir.data)).one_or_none()
         # Always one Argon2 verification, known NIR or not: same answer, same time.
         if not crypto.verify_password(user.password_hash if user else None, form.password.data):
             locked = limits.hit(policy.password_failures(), key)
             if locked is not None:
-                return render_template("login/case6_password_lock.html", until=locked), 429
+                return lock_page("login/case6_password_lock.html", locked)
             return render_template(self.template, form=form, error=msg("case4_wrong_credentials")), 401
         limits.reset(policy.password_failures(), key)
         if crypto.needs_rehash(user.password_hash):
@@ -81,7 +87,7 @@ class CodeLockCheck(Step):
     def handle(self, flow: LoginFlow):
         locked = limits.locked_until(policy.code_failures(), policy.user_key(flow.user_id))
         if locked is not None:
-            return render_template("login/case5_code_lock.html", until=locked), 429
+            return lock_page("login/case5_code_lock.html", locked)
         return PASSED
 
 

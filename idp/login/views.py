@@ -7,7 +7,7 @@ Silent steps (checks) are evaluated as soon as the journey reaches them.
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, g, redirect, render_template, url_for
 
 from .. import limits
 from ..extensions import db
@@ -34,10 +34,10 @@ def step():
         flow.passed = [*flow.passed, current.name]
         if current.raises_trust:
             flows.renew_identifier(flow)
-        db.session.commit()
         current = next_step(flow)
         if current is not None and not current.silent:
-            # Post/Redirect/Get: the next page is shown by a fresh GET.
+            # Post/Redirect/Get: the next page is shown by a fresh GET. One commit per request.
+            db.session.commit()
             return redirect(url_for("login.step"), code=303)
     return _finish(flow)
 
@@ -55,7 +55,9 @@ def cancel():
 @bp.route("/aide")
 def help_page():
     """The seed's FAQ."""
-    return render_template("login/help.html")
+    from ..mfa.codes import lifetime_minutes
+
+    return render_template("login/help.html", code_minutes=lifetime_minutes())
 
 
 def _finish(flow):
@@ -66,6 +68,8 @@ def _finish(flow):
     if flow.remember_device:
         devices.trust(flow.user_id)
     response = flows.complete(flow, amr, acr)
-    if response is None:
+    db.session.commit()
+    if response is None:  # a double submit finished it first: its device row was rolled back
+        g.pop("idp_device_cookie", None)
         return render_template("login/no_flow.html"), 400
     return response

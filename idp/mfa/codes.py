@@ -30,6 +30,11 @@ def _hash(flow: LoginFlow, code: str) -> str:
     return crypto.keyed_hash(PURPOSE, f"{flow.id}:{code}")
 
 
+def lifetime_minutes() -> int:
+    """``CODE_LIFETIME`` as the pages and the mail say it (whole minutes, at least one)."""
+    return max(1, current_app.config["IDP_CODE_LIFETIME"] // 60)
+
+
 def generate() -> str:
     return pyotp.HOTP(pyotp.random_base32(), digits=6).at(0)
 
@@ -37,17 +42,18 @@ def generate() -> str:
 def issue(flow: LoginFlow) -> datetime | None:
     """Send a new code for ``flow``; return the end of the quota block instead (case 3)."""
     user = flow.user
-    blocked = limits.hit(policy.code_quota(), policy.user_key(user.id))
+    blocked = limits.hit(policy.code_quota(), policy.user_key(user.id), commit=False)
     if blocked is not None:
+        db.session.commit()
         return blocked
     code = generate()
     now = utcnow()
     flow.code_hash = _hash(flow, code)
     flow.code_expires_at = now + timedelta(seconds=current_app.config["IDP_CODE_LIFETIME"])
     flow.code_sent_at = now
-    db.session.commit()
+    db.session.commit()  # the count and the new code together
     subject, text, html = render_mail("security_code", code=code, user=user, expires_at=flow.code_expires_at,
-                                      lifetime_minutes=current_app.config["IDP_CODE_LIFETIME"] // 60)
+                                      lifetime_minutes=lifetime_minutes())
     send_mail(user.email, subject, text, html)
     return None
 
@@ -87,9 +93,7 @@ def verify(flow: LoginFlow, submitted: str) -> Verdict:
     if consumed.rowcount != 1:
         db.session.rollback()
         return Verdict(Result.NO_CODE)
-    limits.reset(policy.code_failures(), key)
-    limits.reset(policy.code_quota(), key)
-    return Verdict(Result.OK)
+    return Verdict(Result.OK)  # the counters are reset when the login completes
 
 
 def mask_email(email: str) -> str:

@@ -11,8 +11,10 @@ from __future__ import annotations
 from flask import current_app, render_template, request
 from flask_wtf import FlaskForm
 
+from .. import limits
+from ..login import policy
 from ..login.forms import CodeForm, CodeRequestForm
-from ..login.steps import PASSED, Step
+from ..login.steps import PASSED, Step, lock_page
 from ..mail import MailError
 from ..models import LoginFlow
 from ..oidc.acr import ACR_MFA
@@ -42,14 +44,17 @@ class _CodeStep(Step):
 
     @staticmethod
     def _send(flow: LoginFlow):
-        """Send a code; a response when that is impossible (case 3, mail failure)."""
+        """Send a code; a response when that is impossible (case 5 lock, case 3, mail failure)."""
+        locked = limits.locked_until(policy.code_failures(), policy.user_key(flow.user_id))
+        if locked is not None:  # locked by wrong codes (maybe in another login): no new code meanwhile
+            return lock_page("login/case5_code_lock.html", locked)
         try:
             blocked = codes.issue(flow)
         except MailError:
             current_app.logger.warning("Security code mail could not be sent (flow %s)", flow.id)
             return render_template("login/mail_failed.html"), 503
         if blocked is not None:
-            return render_template("login/case3_code_quota.html", until=blocked), 429
+            return lock_page("login/case3_code_quota.html", blocked)
         return None
 
 
@@ -63,7 +68,8 @@ class CodeRequestStep(_CodeStep):
         form = CodeRequestForm()
         masked = codes.mask_email(flow.user.email)
         if request.method == "GET" or not form.validate_on_submit():
-            return render_template(self.template, form=form, masked_email=masked)
+            return render_template(self.template, form=form, masked_email=masked,
+                                   code_minutes=codes.lifetime_minutes())
         return self._send(flow) or PASSED
 
 
@@ -79,7 +85,8 @@ class CodeEntryStep(_CodeStep):
         form = CodeForm()
 
         def page(**context):
-            return render_template(self.template, form=form, masked_email=codes.mask_email(flow.user.email), **context)
+            return render_template(self.template, form=form, masked_email=codes.mask_email(flow.user.email),
+                                   code_minutes=codes.lifetime_minutes(), **context)
 
         if request.method == "GET":
             return page()
@@ -88,6 +95,9 @@ class CodeEntryStep(_CodeStep):
                 return page(), 400
             form = CodeForm(formdata=None)
             return self._send(flow) or page(resent=True)
+        if "code" not in request.form:
+            # Step 1's button again (the back button): the code was sent, show step 3.
+            return page()
         if not form.validate_on_submit():
             return page(), 400
         verdict = codes.verify(flow, form.code.data.strip())
@@ -97,5 +107,8 @@ class CodeEntryStep(_CodeStep):
                 flow.remember_device = True
             return PASSED
         if result is codes.Result.LOCKED:
-            return render_template("login/case5_code_lock.html", until=verdict.locked_until), 429
-        return page(error=result.value), 400 if result is not codes.Result.WRONG else 401
+            return lock_page("login/case5_code_lock.html", verdict.locked_until)
+        if result is not codes.Result.WRONG:  # cases 2 and no code: that code is of no use any more
+            form = CodeForm(formdata=None)
+            return page(error=result.value), 400
+        return page(error=result.value), 401

@@ -1,0 +1,101 @@
+"""Helpers for the forgotten-password tests: one person's browser going through ``/mot-de-passe-oublie``.
+
+Over real HTTP (``live_server``) with the test's ``browser``; mails are read from
+the real SMTP server of the tests (``mailbox``). The CAPTCHA answer is fixed by
+``CAPTCHA_TEST_ANSWER`` (a test setting) unless a test reads the real series.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conftest import csrf_token
+
+ANSWER = "HX7K4M"
+BORN = "12/05/1985"   # make_user's birth date
+NEW_PASSWORD = "Nouveau-Depart-2025"
+START = "/mot-de-passe-oublie"
+SENT = "/mot-de-passe-oublie/mail-envoye"
+RESET_SUBJECT = "Votre compte ameli – renouveler mon mot de passe"
+CHANGED_SUBJECT = "Votre compte ameli – votre mot de passe a été modifié"
+LINK_RE = re.compile(r"(https?://[^\s\"<>]+/mot-de-passe-oublie/nouveau/[A-Za-z0-9_-]+)")
+HANDLE_RE = re.compile(r'name="captcha_handle" type="hidden" value="([^"]*)"')
+
+
+def handle_of(html: str) -> str:
+    match = HANDLE_RE.search(html)
+    assert match, "no CAPTCHA on the page"
+    return match.group(1)
+
+
+class Recovery:
+    """The forgotten-password pages, seen by one browser."""
+
+    def __init__(self, url: str, browser, mailbox):
+        self.url = url
+        self.browser = browser
+        self.mailbox = mailbox
+        self.page = None  # the last step 2 page (its CSRF token and CAPTCHA)
+
+    def start(self):
+        self.page = self.browser.get(self.url + START, timeout=10)
+        assert self.page.status_code == 200, self.page.text[:300]
+        return self.page
+
+    @property
+    def handle(self) -> str:
+        return handle_of(self.page.text)
+
+    def ask(self, nir: str, birth_date: str = BORN, answer: str | None = ANSWER, handle: str | None = None,
+            **extra):
+        """Step 2: « Recevoir le mail » with what is given; keeps the page it leads to."""
+        if self.page is None:
+            self.start()
+        data = {"nir": nir, "birth_date": birth_date, "captcha_handle": handle or self.handle, **extra}
+        if answer is not None:
+            data["captcha"] = answer
+        r = self.browser.submit(self.url + START, self.page.text, data, timeout=10)
+        if HANDLE_RE.search(r.text or ""):
+            self.page = r
+        return r
+
+    def new_series(self):
+        r = self.browser.submit(self.url + START, self.page.text,
+                                {"action": "new-captcha", "captcha_handle": self.handle, "nir": "", "birth_date": ""})
+        self.page = r
+        return r
+
+    def link(self, email: str, after: int = 0) -> str:
+        mail = self.mailbox.wait_for(email, after=after)
+        assert mail["Subject"] == RESET_SUBJECT
+        match = LINK_RE.search(mail.text_body())
+        assert match, "no reset link in the mail"
+        return match.group(1)
+
+    def request_link(self, user, **kw) -> str:
+        before = len(self.mailbox.to(user.email))
+        r = self.ask(user.nir, **kw)
+        assert r.status_code == 303 and r.headers["Location"].endswith(SENT), (r.status_code, r.text[:400])
+        return self.link(user.email, after=before)
+
+    def set_password(self, link: str, password: str = NEW_PASSWORD, confirm: str | None = None, page=None):
+        page = page or self.browser.get(link, timeout=10)
+        assert page.status_code == 200, page.text[:300]
+        return self.browser.post(link, data={"csrf_token": csrf_token(page.text), "password": password,
+                                             "confirm": password if confirm is None else confirm},
+                                 allow_redirects=False, timeout=10)
+
+
+@pytest.fixture
+def recovery(live_server, browser, mailbox) -> Recovery:
+    return Recovery(live_server.url, browser, mailbox)
+
+
+@pytest.fixture
+def new_recovery(live_server, new_browser, mailbox):
+    def _new() -> Recovery:
+        return Recovery(live_server.url, new_browser(), mailbox)
+
+    return _new
