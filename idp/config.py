@@ -49,6 +49,8 @@ SETTINGS: list[Setting] = [
             "or console:// (printed to the log and kept under instance/outbox/)."),
     Setting("MAIL_FROM", "Votre Assurance Maladie <ne-pas-repondre@idp.invalid>", "Sender of every mail."),
     Setting("TESTING", False, "Test mode: allows test-only settings. Never in production.", _bool),
+    Setting("PROXY_COUNT", 0, "Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host to trust "
+            "(per-IP limits and URLs need the client's address; 0 = trust none).", int),
     # --- Password hashing (OWASP Argon2id) ---------------------------------------
     Setting("ARGON2_TIME_COST", 2, "Argon2id iterations (t).", int),
     Setting("ARGON2_MEMORY_COST", 19456, "Argon2id memory in KiB (m = 19 MiB).", int),

@@ -743,7 +743,7 @@ def test_users_unlock_lifts_every_lock_of_the_journey(app, cli, make_user):
         limits.hit(policy.code_quota(), policy.user_key(user.id))
 
     shown = cli("users", "show", user.nir).output
-    for label in ("Password lock:", "Code lock:", "Code quota:"):
+    for label in ("Password lock:", "Code lock:", "Code quota:"):  # reset-mail quota: not hit here
         line = next(l for l in shown.splitlines() if l.startswith(label))
         assert "locked until" in line, shown
 
@@ -773,3 +773,18 @@ def test_users_unlock_works_for_a_nir_without_account(app, cli):
 def test_users_unlock_refuses_a_malformed_nir(cli):
     r = cli("users", "unlock", "123")
     assert r.exit_code != 0 and "Traceback" not in r.output
+
+
+def test_users_unlock_lifts_the_reset_mail_block(app, cli):
+    """Forgotten password, case 2: the reset-mail block is per NIR and lifted with the others."""
+    from idp import limits
+    from idp.login import policy
+    from idp.recovery.policy import reset_mail_quota
+
+    value = make_nir()
+    for _ in range(app.config["IDP_RESET_MAIL_QUOTA"] + 1):
+        limits.hit(reset_mail_quota(), policy.nir_key(value))
+    assert limits.locked_until(reset_mail_quota(), policy.nir_key(value)) is not None
+    r = cli("users", "unlock", value)
+    assert r.exit_code == 0 and "Reset-mail quota" in r.output, r.output
+    assert limits.locked_until(reset_mail_quota(), policy.nir_key(value)) is None

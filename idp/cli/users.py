@@ -437,11 +437,14 @@ def _live_devices(user_id: int) -> int:
 
 
 def _locks(nir_value: str, user_id: int | None):
-    """``(label, locked_until)`` for each limit of the login journey (case 6, case 5, case 3)."""
+    """``(label, locked_until)`` for each limit: login cases 6, 5 and 3, forgotten-password case 2."""
     from .. import limits
     from ..login import policy
 
+    from ..recovery.policy import reset_mail_quota
+
     yield "Password lock", limits.locked_until(policy.password_failures(), policy.nir_key(nir_value))
+    yield "Reset-mail quota", limits.locked_until(reset_mail_quota(), policy.nir_key(nir_value))
     if user_id is not None:
         yield "Code lock", limits.locked_until(policy.code_failures(), policy.user_key(user_id))
         yield "Code quota", limits.locked_until(policy.code_quota(), policy.user_key(user_id))
@@ -451,7 +454,8 @@ def _locks(nir_value: str, user_id: int | None):
 @click.argument("nir_value", metavar="NIR")
 @with_appcontext
 def unlock_command(nir_value: str) -> None:
-    """Lift the locks of a NIR: wrong passwords (case 6), wrong codes (case 5), code quota (case 3).
+    """Lift the locks of a NIR: wrong passwords (case 6), wrong codes (case 5), code quota (case 3),
+    reset-mail quota (forgotten password, case 2).
 
     Works for a NIR without an account too, since wrong passwords are counted per NIR typed.
     """
@@ -464,7 +468,10 @@ def unlock_command(nir_value: str) -> None:
     normalized = nir.normalize(nir_value)
     user = db.session.scalar(select(User).where(User.nir == normalized))
     lifted = [label for label, until in _locks(normalized, user.id if user else None) if until]
+    from ..recovery.policy import reset_mail_quota
+
     limits.unlock(policy.password_failures(), policy.nir_key(normalized))
+    limits.unlock(reset_mail_quota(), policy.nir_key(normalized))
     if user is not None:
         limits.unlock(policy.code_failures(), policy.user_key(user.id))
         limits.unlock(policy.code_quota(), policy.user_key(user.id))

@@ -13,6 +13,7 @@ from .clients import Client
 from .grants import AuthorizationCode, Grant, Token
 from .keys import SigningKey
 from .sessions import BrowserSession, LoginFlow
+from .recovery import CaptchaChallenge, PasswordReset
 
 __all__ = [
     "utcnow",
@@ -27,4 +28,6 @@ __all__ = [
     "SigningKey",
     "BrowserSession",
     "LoginFlow",
+    "CaptchaChallenge",
+    "PasswordReset",
 ]
