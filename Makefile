@@ -5,7 +5,7 @@ PORT   ?= 5000
 HOST   ?= 127.0.0.1
 BIN     = $(VENV)/bin
 
-.PHONY: install run serve test bench clean-demo
+.PHONY: install run test bench chromium
 
 $(BIN)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,14 @@ run: install
 	IDP_DEMO=1 IDP_ISSUER=http://$(HOST):$(PORT) $(BIN)/idp run --host $(HOST) --port $(PORT)
 
 ## make test: the whole suite (PostgreSQL too when IDP_TEST_DATABASE_URL is set).
-test: install
+test: install chromium
 	$(BIN)/pytest
+
+## Debian's Chromium for the browser tests (never a downloaded browser).
+chromium:
+	@if [ ! -x /usr/bin/chromium ] && [ -z "$$IDP_CHROMIUM" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "The browser tests need Chromium: sudo apt-get install chromium" >&2; exit 1; fi; fi
 
 ## make bench: timings of a login and of the token endpoint with production Argon2 cost.
 bench: install

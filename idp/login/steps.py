@@ -11,6 +11,8 @@ after the password step, so they tell nothing to someone who does not know it.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from flask import render_template, request
 
 from .. import crypto, limits, nir
@@ -29,7 +31,7 @@ def lock_page(template: str, until):
     return render_template(template, until=until), 429, {"Retry-After": str(seconds)}
 
 
-class Step:
+class Step(ABC):
     name: str = ""
     #: Authentication method reference (RFC 8176) this step contributes, if any.
     amr: str | None = None
@@ -41,8 +43,9 @@ class Step:
     def applies(self, flow: LoginFlow) -> bool:
         return True
 
+    @abstractmethod
     def handle(self, flow: LoginFlow):
-        raise NotImplementedError
+        """``PASSED``, or the response to send (a page asking for input, or a case page)."""
 
 
 class PasswordStep(Step):

@@ -64,7 +64,7 @@ def chromium(playwright):
     """One headless Chromium for the whole run."""
     path = _chromium_path()
     if path is None:
-        pytest.skip("no Chromium: apt-get install chromium, or set IDP_CHROMIUM")
+        pytest.fail("no Chromium: `apt-get install chromium` (make test does it as root), or set IDP_CHROMIUM")
     browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
     yield browser
     browser.close()
