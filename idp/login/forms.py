@@ -13,13 +13,18 @@ def valid_nir(form, field) -> None:
         raise ValidationError(msg("nir_invalid"))
 
 
-class PasswordForm(FlaskForm):
-    """Step 0: NIR and password."""
-
-    nir = StringField(
+def nir_field() -> StringField:
+    """« Numéro de sécurité sociale », the same field on the login and forgotten-password pages."""
+    return StringField(
         "Numéro de sécurité sociale",
         validators=[DataRequired(msg("nir_required")), Length(max=32, message=msg("field_too_long")), valid_nir],
     )
+
+
+class PasswordForm(FlaskForm):
+    """Step 0: NIR and password."""
+
+    nir = nir_field()
     password = PasswordField(
         "Mot de passe",
         validators=[DataRequired(msg("password_required")), Length(max=128, message=msg("field_too_long"))],

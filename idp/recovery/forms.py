@@ -9,7 +9,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
-from ..login.forms import valid_nir
+from ..login.forms import nir_field
 from ..messages import msg
 from .captcha import MAX_HANDLE_LENGTH
 
@@ -45,10 +45,7 @@ def valid_birth_date(form, field) -> None:
 class IdentityForm(FlaskForm):
     """Step 2: NIR, birth date and the CAPTCHA."""
 
-    nir = StringField(
-        "Numéro de sécurité sociale",
-        validators=[DataRequired(msg("nir_required")), Length(max=32, message=msg("field_too_long")), valid_nir],
-    )
+    nir = nir_field()
     birth_date = StringField(
         "Date de naissance",
         validators=[DataRequired(msg("birth_date_required")), Length(max=32, message=msg("field_too_long")),
