@@ -11,9 +11,9 @@ from flask.cli import FlaskGroup
 
 
 def register(app) -> None:
-    from . import admin, clients, demo, keys, users
+    from . import admin, clients, demo, keys, purge, users
 
-    for module in (admin, users, clients, keys, demo):
+    for module in (admin, users, clients, keys, purge, demo):
         for command in module.COMMANDS:
             app.cli.add_command(command)
 
