@@ -473,3 +473,41 @@ def test_prompt_none_asking_for_mfa_with_a_password_session_is_login_required(op
     db.session.commit()
     params, _ = auth_params(client, prompt="none", acr_values=ACR_MFA)
     assert_error_redirect(op.authorize(params), REDIRECT, "login_required", params["state"], op.url)
+
+
+# --- id_token_hint (OIDC Core §3.1.2.1) ---------------------------------------------------------
+
+
+def test_id_token_hint_of_the_session_person_gets_a_code_at_once(op, rp, user):
+    client, secret = rp
+    tokens, _ = op.tokens(client, secret, user)
+    params, _ = auth_params(client, prompt="none", id_token_hint=tokens["id_token"])
+    assert "code" in query(op.authorize(params).headers["Location"])
+
+
+def test_id_token_hint_naming_someone_else_is_login_required(op, live_server, rp, make_user, new_browser):
+    client, secret = rp
+    jeanne, paul = make_user(), make_user(given_name="Paul")
+    op.tokens(client, secret, jeanne)  # this browser's session is Jeanne's
+    paul_tokens, _ = OP(live_server.url, new_browser()).tokens(client, secret, paul)
+    params, _ = auth_params(client, prompt="none", id_token_hint=paul_tokens["id_token"])
+    assert_error_redirect(op.authorize(params), REDIRECT, "login_required", params["state"], op.url)
+    # Without prompt=none the person is asked to log in again, rather than answered as Jeanne.
+    params, _ = auth_params(client, id_token_hint=paul_tokens["id_token"])
+    assert op.authorize(params).headers["Location"].endswith("/connexion")
+
+
+@pytest.mark.parametrize("hint", ["garbage", "a.b.c", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."])
+def test_an_unverifiable_id_token_hint_is_login_required(op, rp, user, hint):
+    client, secret = rp
+    op.tokens(client, secret, user)
+    params, _ = auth_params(client, prompt="none", id_token_hint=hint)
+    assert_error_redirect(op.authorize(params), REDIRECT, "login_required", params["state"], op.url)
+
+
+def test_id_token_hint_issued_to_another_client_is_login_required(op, rp, user, make_client):
+    client, secret = rp
+    other, other_secret = make_client()
+    tokens, _ = op.tokens(other, other_secret, user)
+    params, _ = auth_params(client, prompt="none", id_token_hint=tokens["id_token"])
+    assert_error_redirect(op.authorize(params), REDIRECT, "login_required", params["state"], op.url)

@@ -3,8 +3,9 @@
 1. Authlib validates the client and the exact redirect URI (an error there is a
    French page: the browser is never sent to an unverified address), then the
    named checks of :mod:`idp.oidc.checks` (PKCE, nonce, prompt, max_age, ...).
-2. A live login session that satisfies ``max_age`` and ``acr_values`` answers
-   at once (single sign-on; ``prompt=none`` needs one, else ``login_required``).
+2. A live login session that satisfies ``max_age``, ``acr_values`` and
+   ``id_token_hint`` (the person it names) answers at once (single sign-on;
+   ``prompt=none`` needs one, else ``login_required``).
 3. Otherwise the request is kept in a login flow and the person logs in
    (``prompt=login`` always goes there).
 """
@@ -14,13 +15,17 @@ from __future__ import annotations
 import time
 
 from authlib.oauth2 import OAuth2Error
-from flask import render_template, request
+from flask import current_app, render_template, request
+from joserfc import jwt
+from joserfc.errors import JoseError
 
 from ... import sessions
 from ...login import flow as login_flow
+from .. import keys
 from ..acr import ACR_MFA
 from ..checks import parse_max_age
-from ..server import server
+from ..claims import pairwise_sub
+from ..server import find_client, server
 from . import bp
 
 
@@ -31,7 +36,32 @@ def session_satisfies(session, params) -> bool:
     acr_values = (params.get("acr_values") or "").split()
     if ACR_MFA in acr_values and acr_values[0] == ACR_MFA and session.acr != ACR_MFA:
         return False
+    hint = params.get("id_token_hint")
+    if hint is not None and not hint_names(hint, session, params.get("client_id")):
+        return False
     return True
+
+
+def hint_names(id_token_hint: str, session, client_id: str | None) -> bool:
+    """Whether ``id_token_hint`` is one of our ID tokens, for this client, about the session's person.
+
+    OIDC Core §3.1.2.1: when the hint names someone else, ``prompt=none`` gets
+    ``login_required`` and otherwise the person logs in again. An expired hint is fine.
+    """
+    client = find_client(client_id)
+    if client is None or len(id_token_hint) > 8192:
+        return False
+    try:
+        token = jwt.decode(id_token_hint, keys.public_key_set(), algorithms=list(keys.SUPPORTED_ALGS))
+    except (JoseError, ValueError):
+        return False
+    claims = token.claims
+    audience = claims.get("aud")
+    return (
+        claims.get("iss") == current_app.config["IDP_ISSUER"]
+        and (audience == client.client_id or (isinstance(audience, list) and client.client_id in audience))
+        and claims.get("sub") == pairwise_sub(session.user, client)
+    )
 
 
 @bp.route("/authorize", methods=["GET", "POST"])
