@@ -60,6 +60,8 @@ SETTINGS: list[Setting] = [
     Setting("ACCESS_TOKEN_LIFETIME", 600, "Access token lifetime, seconds.", int),
     Setting("ID_TOKEN_LIFETIME", 600, "ID token lifetime, seconds.", int),
     Setting("REFRESH_TOKEN_LIFETIME", 86400, "Refresh token lifetime, seconds (rotated on every use).", int),
+    Setting("GRANT_LIFETIME", 2592000, "Longest life of a grant, seconds: refreshing never goes past it, the person "
+            "logs in again (30 days).", int),
     Setting("SIGNING_ALG", "RS256", "Default ID token signing algorithm (RS256 or ES256; per client override).", str),
     # --- Sessions --------------------------------------------------------------------
     Setting("LOGIN_FLOW_LIFETIME", 1800, "How long a login in progress stays usable, seconds.", int),

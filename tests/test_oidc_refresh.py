@@ -99,6 +99,28 @@ def test_expired_refresh_token_is_refused(op, rp, user):
     assert_oauth_error(op.refresh(client, secret, tokens["refresh_token"]), "invalid_grant")
 
 
+def test_refreshing_never_goes_past_the_grant_lifetime(op, rp, user, app):
+    """Rotation cannot keep a grant alive for ever: after GRANT_LIFETIME the person logs in again."""
+    from idp.models import Grant
+
+    client, secret = rp
+    tokens, _ = op.tokens(client, secret, user)
+    lifetime = app.config["IDP_GRANT_LIFETIME"]
+    # A grant about to end: the new refresh token's expiry is capped at the grant's end.
+    db.session.execute(db.update(Grant).values(created_at=utcnow() - timedelta(seconds=lifetime - 60)))
+    db.session.commit()
+    r = op.refresh(client, secret, tokens["refresh_token"])
+    assert r.status_code == 200, r.text
+    newest = db.session.scalar(db.select(Token).order_by(Token.id.desc()))
+    db.session.refresh(newest)
+    grant_end = newest.grant.created_at + timedelta(seconds=lifetime)
+    assert newest.refresh_expires_at <= grant_end
+    # Past its end, even a fresh, unused refresh token is refused.
+    db.session.execute(db.update(Grant).values(created_at=utcnow() - timedelta(seconds=lifetime + 1)))
+    db.session.commit()
+    assert_oauth_error(op.refresh(client, secret, r.json()["refresh_token"]), "invalid_grant")
+
+
 @pytest.mark.parametrize("value", ["", "inconnu", "x" * 300, "\u00e9\x00"])
 def test_unknown_refresh_token(op, rp, value):
     client, secret = rp

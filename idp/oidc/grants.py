@@ -207,6 +207,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             Grant.revoke(token.grant_id)  # RFC 9700 §4.14.2: reuse means theft
             db.session.commit()
             return None
+        if token.grant is not None and utcnow() >= token.grant.created_at + timedelta(seconds=_cfg("GRANT_LIFETIME")):
+            return None  # the grant is too old: the person logs in again
         return token if token.refresh_usable() else None
 
     def authenticate_user(self, refresh_token: Token):
@@ -253,6 +255,12 @@ class TokenStore:
         now = utcnow()
         grant_source = request.authorization_code or request.refresh_token
         refresh = token.get("refresh_token")
+        refresh_expires_at = None
+        if refresh:
+            refresh_expires_at = now + timedelta(seconds=_cfg("REFRESH_TOKEN_LIFETIME"))
+            if grant_source is not None:  # never past the grant's own end
+                grant_end = grant_source.grant.created_at + timedelta(seconds=_cfg("GRANT_LIFETIME"))
+                refresh_expires_at = min(refresh_expires_at, grant_end)
         db.session.add(
             Token(
                 client_id=request.client.id,
@@ -263,7 +271,7 @@ class TokenStore:
                 scope=token.get("scope", ""),
                 issued_at=now,
                 expires_in=int(token["expires_in"]),
-                refresh_expires_at=now + timedelta(seconds=_cfg("REFRESH_TOKEN_LIFETIME")) if refresh else None,
+                refresh_expires_at=refresh_expires_at,
             )
         )
         db.session.commit()
