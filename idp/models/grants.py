@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from authlib.oauth2.rfc6749 import AuthorizationCodeMixin, TokenMixin
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, update
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -22,6 +22,8 @@ from .users import User
 
 class Grant(db.Model):
     __tablename__ = "grants"
+    # Every authorization request looks its nonce up among the client's grants (replay check).
+    __table_args__ = (Index("ix_grants_client_id_nonce", "client_id", "nonce"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
