@@ -26,7 +26,17 @@ def _lifetime() -> int:
 
 
 def recognised(user_id: int) -> TrustedDevice | None:
-    """The live trusted device of ``user_id`` this browser carries, if any."""
+    """The live trusted device of ``user_id`` this browser carries, if any.
+
+    Looked up once per request: the journey asks at every step it evaluates.
+    """
+    memo = g.setdefault("idp_trusted_devices", {})
+    if user_id not in memo:
+        memo[user_id] = _lookup(user_id)
+    return memo[user_id]
+
+
+def _lookup(user_id: int) -> TrustedDevice | None:
     token = request.cookies.get(COOKIE)
     if not token or len(token) > 100:
         return None
