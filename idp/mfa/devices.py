@@ -53,12 +53,14 @@ def trust(user_id: int) -> None:
     """Remember this browser for ``user_id``; the cookie is set on the response."""
     token = crypto.random_token(32)
     agent = (request.user_agent.string or "")[:200] or None
+    now = utcnow()  # one instant: the lifetime is exact, not off by the second that flush may cross
     db.session.add(
         TrustedDevice(
             user_id=user_id,
             token_hash=crypto.keyed_hash(PURPOSE, token),
             label=agent,
-            expires_at=utcnow() + timedelta(seconds=_lifetime()),
+            created_at=now,
+            expires_at=now + timedelta(seconds=_lifetime()),
         )
     )
     g.idp_device_cookie = token
