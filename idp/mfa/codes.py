@@ -30,6 +30,11 @@ def _hash(flow: LoginFlow, code: str) -> str:
     return crypto.keyed_hash(PURPOSE, f"{flow.id}:{code}")
 
 
+def matches(flow: LoginFlow, submitted: str) -> bool:
+    """Whether ``submitted`` is the code pending for ``flow`` (constant-time comparison of keyed hashes)."""
+    return flow.code_hash is not None and pyotp.utils.strings_equal(_hash(flow, submitted), flow.code_hash)
+
+
 def lifetime_minutes() -> int:
     """``CODE_LIFETIME`` as the pages and the mail say it (whole minutes, at least one)."""
     return max(1, current_app.config["IDP_CODE_LIFETIME"] // 60)
