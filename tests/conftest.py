@@ -313,7 +313,7 @@ class Browser(requests.Session):
                 if remember:
                     data["remember"] = "y"
             r = self.submit(location, page.text, data, timeout=10)
-            if r.status_code not in (302, 303):
+            if r.status_code != 303:  # every answer to a login page's POST is a 303, the last one too
                 return r
             target = r.headers["Location"]
             target = target if target.startswith("http") else base + target

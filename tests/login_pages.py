@@ -227,8 +227,12 @@ class Journey:
 
     # --- the end ------------------------------------------------------------------------------
     def callback(self, r: requests.Response) -> dict:
-        """The authorization response at the relying party: ``code``, ``state``, ``iss``."""
-        assert r.status_code == 302, (r.status_code, page_text(r.text)[:400])
+        """The authorization response at the relying party: ``code``, ``state``, ``iss``.
+
+        A 303 after a POST (the last login step's form, RFC 9700 §4.11), a 302 after a GET.
+        """
+        assert r.status_code == (303 if r.request.method == "POST" else 302), \
+            (r.request.method, r.status_code, page_text(r.text)[:400])
         location = r.headers["Location"]
         assert without_query(location) == self.params["redirect_uri"], location
         got = query(location)

@@ -109,7 +109,7 @@ class OP:
         if not location.startswith(self.url + "/connexion"):
             return location
         r = self.finish_login(location, user, password)
-        assert r.status_code in (302, 303), r.text[:800]
+        assert r.status_code == 303, r.text[:800]  # the answer to the last step's POST
         return r.headers["Location"]
 
     def login(self, client, user, redirect_uri: str | None = None, verifier: str | None = None, **overrides) -> Login:
@@ -189,9 +189,13 @@ def assert_oauth_error(r: requests.Response, error: str, status: int = 400) -> d
     return body
 
 
-def assert_error_redirect(r, redirect_uri: str, error: str, state: str | None, issuer: str) -> dict:
-    """An error sent back to the relying party: exact redirect URI, ``error``, ``state``, ``iss`` (RFC 9207)."""
-    assert r.status_code == 302, (r.status_code, r.text[:500] if hasattr(r, "text") else r.get_data(as_text=True)[:500])
+def assert_error_redirect(r, redirect_uri: str, error: str, state: str | None, issuer: str,
+                          status: int = 302) -> dict:
+    """An error sent back to the relying party: exact redirect URI, ``error``, ``state``, ``iss`` (RFC 9207).
+
+    ``status``: 302 for an answer to a GET, 303 for the answer to a login page's POST.
+    """
+    assert r.status_code == status, (r.status_code, r.text[:500] if hasattr(r, "text") else r.get_data(as_text=True)[:500])
     location = r.headers["Location"]
     assert without_query(location) == redirect_uri, location
     params = query(location)

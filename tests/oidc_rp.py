@@ -83,5 +83,5 @@ def log_in(browser, authorize_url: str, user, password: str = PASSWORD, remember
     if "/connexion" not in location:
         return location  # answered at once (single sign-on)
     r = browser.finish_login(location, user, password, remember=remember)
-    assert r.status_code in (302, 303), r.text[:800]
+    assert r.status_code == 303, r.text[:800]  # the answer to the last step's POST
     return r.headers["Location"]

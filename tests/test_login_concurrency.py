@@ -91,10 +91,10 @@ def test_one_code_submitted_by_twenty_parallel_requests_succeeds_exactly_once(jo
         sessions.append(s)
     responses = race([(s, journey.step_url, data) for s in sessions])
 
-    to_rp = [r for r in responses if r.status_code == 302]
+    to_rp = [r for r in responses if r.status_code == 303]
     assert len(to_rp) == 1, Counter(r.status_code for r in responses)
     journey.callback(to_rp[0])
-    others = [r for r in responses if r.status_code != 302]
+    others = [r for r in responses if r.status_code != 303]
     # The others: the flow is over (or its code already used): a French page, never a 500.
     assert all(r.status_code == 400 and '<html lang="fr">' in r.text for r in others), \
         Counter(r.status_code for r in others)

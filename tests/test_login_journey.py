@@ -453,7 +453,7 @@ def test_cancel_sends_access_denied(journey, user):
     journey.start()
     journey.password(user)
     r = journey.post({}, follow=False, url=journey.step_url + "/annuler")
-    assert r.status_code == 302
+    assert r.status_code == 303
     got = query(r.headers["Location"])
     assert got["error"] == "access_denied" and got["state"] == journey.params["state"]
 

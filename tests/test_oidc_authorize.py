@@ -225,7 +225,7 @@ def test_nonce_reused_by_two_logins_in_progress_lets_only_the_first_through(op, 
     assert query(r.headers["Location"]).get("code")
 
     r = op_b.finish_login(op.url + "/connexion", user)
-    got = assert_error_redirect(r, REDIRECT, "invalid_request", params_b["state"], op.url)
+    got = assert_error_redirect(r, REDIRECT, "invalid_request", params_b["state"], op.url, status=303)
     assert "replay" in got.get("error_description", "").lower()
 
 
@@ -427,7 +427,7 @@ def test_cancelled_login_sends_access_denied_with_state_and_iss(op, client):
     page = op.browser.get(op.url + "/connexion", timeout=10)
     r = op.browser.post(op.url + "/connexion/annuler", data={"csrf_token": csrf_token(page.text)},
                         allow_redirects=False, timeout=10)
-    assert_error_redirect(r, REDIRECT, "access_denied", params["state"], op.url)
+    assert_error_redirect(r, REDIRECT, "access_denied", params["state"], op.url, status=303)
 
 
 def test_code_response_carries_state_and_iss_and_nothing_else(op, make_user, client):

@@ -128,7 +128,7 @@ def test_device_is_trusted_for_six_months_not_more(journey, user):
     # Five months and 29 days later: still trusted.
     move(update(TrustedDevice).values(created_at=device.created_at - timedelta(days=179),
                                       expires_at=utcnow() + timedelta(days=1)))
-    assert login_again(journey, user).status_code == 302
+    assert login_again(journey, user).status_code == 303
 
 
 def test_password_change_revokes_the_trusted_devices(journey, user, new_journey):
@@ -160,7 +160,7 @@ def test_ticking_again_on_a_trusted_browser_is_not_needed_but_harmless(journey, 
     r = journey.enter_code(journey.code(user.email), remember=True)
     journey.callback(r)
     assert len(fresh(select(TrustedDevice))) == 2
-    assert login_again(journey, user).status_code == 302
+    assert login_again(journey, user).status_code == 303
 
 
 # --- Cookies over HTTPS --------------------------------------------------------------------------------
@@ -195,7 +195,7 @@ def test_every_login_cookie_is_secure_when_the_issuer_is_https(web, make_client,
     code = re.search(r"\b(\d{6})\b", mailbox.wait_for(user.email).text_body()).group(1)
     r = web.post("/connexion", data={"csrf_token": token, "code": code, "remember": "y"}, base_url=base,
                  headers=referer)
-    assert r.status_code == 302 and r.headers["Location"].startswith(params["redirect_uri"])
+    assert r.status_code == 303 and r.headers["Location"].startswith(params["redirect_uri"])
     seen.update(_set_cookies(r))
 
     assert {"idp_csrf", "idp_flow", "idp_session", "idp_device"} <= set(seen)

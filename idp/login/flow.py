@@ -91,10 +91,18 @@ def cancel(flow: LoginFlow):
 
 
 def resume(flow: LoginFlow, grant_user):
-    """Answer the stored authorization request (with a code, or ``access_denied``)."""
+    """Answer the stored authorization request (with a code, or ``access_denied``).
+
+    Authlib redirects with 302. After a POST (the last step's form, « Annuler ») the
+    answer is a 303 (RFC 9700 §4.11, §4.12): a browser must never re-send the form,
+    with its password or code, to the relying party. GET answers stay 302.
+    """
     oauth_request = StoredAuthorizationRequest(flow.authorization_params)
     grant = server.get_authorization_grant(oauth_request)
-    return server.create_authorization_response(request=oauth_request, grant_user=grant_user, grant=grant)
+    response = server.create_authorization_response(request=oauth_request, grant_user=grant_user, grant=grant)
+    if request.method == "POST" and response.status_code == 302:
+        response.status_code = 303
+    return response
 
 
 def apply_cookie(response):
