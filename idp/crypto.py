@@ -91,3 +91,9 @@ def _dummy_hash() -> str:
     if key not in cache:
         cache[key] = ph.hash(random_token(16))
     return cache[key]
+
+
+def link_token(form) -> str:
+    """The secret of a mail link, as a link page posts it: the ``token`` its script copied from the
+    URL fragment, or, without JavaScript, the whole link pasted by the person (``link``)."""
+    return form.get("token") or form.get("link", "").strip().partition("#")[2]

@@ -67,6 +67,12 @@ class MailError(RuntimeError):
         "Le courriel n'a pas pu être envoyé pour le moment. Réessayez dans quelques minutes ; "
         "si cela continue, appelez le 3646."
     )
+    #: ``Retry-After`` of the 503 page that says so: a mail server outage is counted in minutes.
+    retry_after_seconds = 120
+
+    @classmethod
+    def headers(cls) -> dict[str, str]:
+        return {"Retry-After": str(cls.retry_after_seconds)}
 
 
 # --- Rendering --------------------------------------------------------------------------
@@ -151,12 +157,46 @@ def send_mail(to: str, subject: str, text: str, html: str | None = None) -> Emai
     return msg
 
 
+def check_transport() -> None:
+    """Raise :class:`MailError` when a mail could not be handed over now; sends nothing.
+
+    SMTP: connect, greet (STARTTLS and login as configured), ``NOOP``, ``QUIT``.
+    Console: the outbox folder can be written. The forgotten-password form calls
+    it for every request, account or not, so that a mail-server outage is told
+    before anything is counted, and the same to everyone.
+    """
+    url = current_app.config["IDP_MAIL_URL"]
+    scheme = urlsplit(url).scheme.lower()
+    if scheme == "console":
+        folder = outbox_dir()
+        try:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise MailError(f"Could not create {folder}: {exc}") from exc
+        if not os.access(folder, os.W_OK):
+            raise MailError(f"Cannot write into {folder}")
+    elif scheme in ("smtp", "smtps"):
+        _smtp_session(url, lambda smtp: smtp.noop())
+    else:
+        raise MailError(f"Unsupported IDP_MAIL_URL scheme {scheme!r} (smtp, smtps or console)")
+
+
 def _option(query: dict[str, list[str]], name: str) -> str | None:
     values = query.get(name)
     return values[-1] if values else None
 
 
 def _send_smtp(url: str, msg: EmailMessage) -> None:
+    def send(smtp: smtplib.SMTP) -> None:
+        if smtp.send_message(msg):
+            raise smtplib.SMTPRecipientsRefused({})
+
+    where = _smtp_session(url, send)
+    log.info("Mail sent through %s to %s: %s", where, msg["To"], msg["Subject"])
+
+
+def _smtp_session(url: str, work) -> str:
+    """Open an SMTP session as ``IDP_MAIL_URL`` says, run ``work(smtp)`` in it; returns ``host:port``."""
     parts = urlsplit(url)
     implicit_tls = parts.scheme.lower() == "smtps"
     query = parse_qs(parts.query)
@@ -170,7 +210,7 @@ def _send_smtp(url: str, msg: EmailMessage) -> None:
     username = _option(query, "username") or (unquote(parts.username) if parts.username else None)
     password = _option(query, "password") or (unquote(parts.password) if parts.password else None)
     where = f"{host}:{port}"
-    context = ssl.create_default_context()
+    context = ssl.create_default_context() if implicit_tls or starttls else None
     try:
         if implicit_tls:
             connection = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
@@ -181,7 +221,7 @@ def _send_smtp(url: str, msg: EmailMessage) -> None:
                 smtp.starttls(context=context)
             if username:
                 smtp.login(username, password or "")
-            refused = smtp.send_message(msg)
+            work(smtp)
     except UnicodeEncodeError as exc:  # smtplib's AUTH only takes ASCII credentials
         raise MailError(f"SMTP credentials for {where} must be ASCII") from exc
     except smtplib.SMTPAuthenticationError as exc:
@@ -190,9 +230,7 @@ def _send_smtp(url: str, msg: EmailMessage) -> None:
         raise MailError(f"SMTP server {where} refused the recipient") from exc
     except (smtplib.SMTPException, OSError) as exc:
         raise MailError(f"Could not send mail through {where}: {type(exc).__name__}: {exc}") from exc
-    if refused:
-        raise MailError(f"SMTP server {where} refused the recipient")
-    log.info("Mail sent through %s to %s: %s", where, msg["To"], msg["Subject"])
+    return where
 
 
 def outbox_dir() -> Path:
@@ -218,4 +256,4 @@ def _send_console(msg: EmailMessage) -> Path:
     return path
 
 
-__all__ = ["MailError", "render_mail", "send_mail", "build_message", "outbox_dir"]
+__all__ = ["MailError", "render_mail", "send_mail", "check_transport", "build_message", "outbox_dir"]

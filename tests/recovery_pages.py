@@ -20,7 +20,7 @@ START = "/mot-de-passe-oublie"
 SENT = "/mot-de-passe-oublie/mail-envoye"
 RESET_SUBJECT = "Votre compte ameli – renouveler mon mot de passe"
 CHANGED_SUBJECT = "Votre compte ameli – votre mot de passe a été modifié"
-LINK_RE = re.compile(r"(https?://[^\s\"<>]+/mot-de-passe-oublie/nouveau/[A-Za-z0-9_-]+)")
+LINK_RE = re.compile(r"(https?://[^\s\"<>#]+/mot-de-passe-oublie/nouveau#[A-Za-z0-9_-]+)")
 HANDLE_RE = re.compile(r'name="captcha_handle" type="hidden" value="([^"]*)"')
 
 
@@ -80,12 +80,29 @@ class Recovery:
         assert r.status_code == 303 and r.headers["Location"].endswith(SENT), (r.status_code, r.text[:400])
         return self.link(user.email, after=before)
 
+    def open(self, link: str):
+        """What a browser does with the link: GET the page (the fragment is never sent), whose script
+        posts the fragment's token (``action=open``); returns the page that POST shows."""
+        page_url, token = split_link(link)
+        landing = self.browser.get(page_url, timeout=10)
+        assert landing.status_code == 200 and 'data-mail-link' in landing.text, landing.text[:300]
+        return self.browser.post(page_url, data={"csrf_token": csrf_token(landing.text), "action": "open",
+                                                 "token": token}, allow_redirects=False, timeout=10)
+
     def set_password(self, link: str, password: str = NEW_PASSWORD, confirm: str | None = None, page=None):
-        page = page or self.browser.get(link, timeout=10)
+        page = page or self.open(link)
         assert page.status_code == 200, page.text[:300]
-        return self.browser.post(link, data={"csrf_token": csrf_token(page.text), "password": password,
-                                             "confirm": password if confirm is None else confirm},
+        page_url, token = split_link(link)
+        return self.browser.post(page_url, data={"csrf_token": csrf_token(page.text), "token": token,
+                                                 "password": password,
+                                                 "confirm": password if confirm is None else confirm},
                                  allow_redirects=False, timeout=10)
+
+
+def split_link(link: str) -> tuple[str, str]:
+    """``https://…/mot-de-passe-oublie/nouveau#TOKEN`` → (the page's URL, the token)."""
+    page_url, _, token = link.partition("#")
+    return page_url, token
 
 
 @pytest.fixture

@@ -45,7 +45,18 @@ CASE5 = "Votre compte est bloqué pendant quelques minutes"
 CASE6 = "La connexion est bloquée pendant quelques minutes"
 CASE7 = "Vous ne pouvez pas accéder au compte ameli : vous n'êtes rattaché ni au Régime général"
 CASE8 = "Votre rattachement à une caisse primaire d'assurance maladie (CPAM) ou à un régime partenaire est en cours."
-LINK_RE = re.compile(r"(https?://\S+/compte/valider-email/[A-Za-z0-9_-]+)")
+LINK_RE = re.compile(r"(https?://[^\s#]+/compte/valider-email#[A-Za-z0-9_-]+)")
+
+
+def open_link(browser, link: str):
+    """GET the link's page as a browser does: the fragment (the token) is not sent."""
+    return browser.get(link.partition("#")[0], timeout=10)
+
+
+def confirm_link(browser, link: str, page):
+    """« Valider mon adresse mail »: the page's script has put the fragment's token in the form."""
+    url, _, token = link.partition("#")
+    return browser.post(url, data={"csrf_token": csrf_of(page), "token": token}, timeout=10)
 
 
 def wrong_code(code: str) -> str:
@@ -100,7 +111,8 @@ def test_case1_validation_link_is_single_use_and_lets_the_login_go_on(journey, m
     assert mail["Subject"] == "Votre compte ameli – validez votre adresse mail"
     link = LINK_RE.search(mail.text_body()).group(1)
     assert link in mail.html_body() and link.startswith(live_server.url)
-    token = link.rsplit("/", 1)[1]
+    token = link.partition("#")[2]
+    assert "#" in link and token not in link.partition("#")[0]  # never sent to the server by a GET
     [validation] = fresh(select(EmailValidation))
     assert validation.token_hash != token and token not in validation.token_hash
     assert near(validation.expires_at, utcnow() + timedelta(days=1))
@@ -108,17 +120,16 @@ def test_case1_validation_link_is_single_use_and_lets_the_login_go_on(journey, m
 
     # Opening the link (a mail scanner does) validates nothing; the button does.
     browser = journey.browser
-    page = browser.get(link, timeout=10)
+    page = open_link(browser, link)
     assert page.status_code == 200 and "Validez votre adresse mail" in page_text(page.text)
     assert fresh(select(User.email_verified).where(User.id == user.id)) == [False]
-    done = browser.post(link, data={"csrf_token": csrf_of(page)}, timeout=10)
+    done = confirm_link(browser, link, page)
     assert done.status_code == 200 and "Votre adresse mail est validée" in page_text(done.text)
     assert fresh(select(User.email_verified).where(User.id == user.id)) == [True]
 
     # Single use.
-    again = browser.get(link, timeout=10)
+    again = confirm_link(browser, link, open_link(browser, link))
     assert again.status_code == 400 and "Ce lien n'est plus valable" in page_text(again.text)
-    assert browser.post(link, data={"csrf_token": csrf_of(page)}, timeout=10).status_code == 400
 
     # The same login goes on: step 1, the code, the relying party.
     page = journey.get()
@@ -134,7 +145,7 @@ def test_case1_validation_link_expires(journey, make_user, mailbox):
     journey.post({"action": "resend-validation"})
     link = LINK_RE.search(mailbox.wait_for(user.email).text_body()).group(1)
     move(update(EmailValidation).values(expires_at=utcnow()))
-    r = journey.browser.get(link, timeout=10)
+    r = confirm_link(journey.browser, link, open_link(journey.browser, link))
     assert r.status_code == 400 and "Ce lien n'est plus valable" in page_text(r.text)
     assert fresh(select(User.email_verified).where(User.id == user.id)) == [False]
 
@@ -149,10 +160,10 @@ def test_case1_only_the_newest_validation_link_works(journey, make_user, mailbox
     journey.post({"action": "resend-validation"})
     second = LINK_RE.search(mailbox.wait_for(user.email, after=1).text_body()).group(1)
     assert "Seul le lien du mail le plus récent fonctionne" in mailbox.wait_for(user.email).text_body()
-    assert journey.browser.get(first, timeout=10).status_code == 400
-    page = journey.browser.get(second, timeout=10)
+    page = open_link(journey.browser, first)
     assert page.status_code == 200
-    assert journey.browser.post(second, data={"csrf_token": csrf_of(page)}, timeout=10).status_code == 200
+    assert confirm_link(journey.browser, first, page).status_code == 400
+    assert confirm_link(journey.browser, second, page).status_code == 200
 
 
 def test_case1_validation_link_for_an_address_changed_since_is_refused(journey, make_user, mailbox):
@@ -162,8 +173,7 @@ def test_case1_validation_link_for_an_address_changed_since_is_refused(journey, 
     journey.post({"action": "resend-validation"})
     link = LINK_RE.search(mailbox.wait_for(user.email).text_body()).group(1)
     move(update(User).where(User.id == user.id).values(email="autre.adresse@exemple.fr"))
-    page = journey.browser.get(link, timeout=10)
-    r = journey.browser.post(link, data={"csrf_token": csrf_of(page)}, timeout=10)
+    r = confirm_link(journey.browser, link, open_link(journey.browser, link))
     assert r.status_code == 400
     assert fresh(select(User.email_verified).where(User.id == user.id)) == [False]
 
@@ -342,7 +352,7 @@ def test_case5_three_wrong_codes_lock_the_account_with_the_paris_time(journey, u
     code, r = _lock_with_wrong_codes(journey, user)
     assert r.status_code == 429
     row = code_limit(user.id)
-    assert near(row.locked_until, utcnow() + timedelta(minutes=5)) and row.count == 0
+    assert near(row.locked_until, utcnow() + timedelta(minutes=5)) and row.count == 3
     text = page_text(r.text)
     assert CASE5 in text
     assert "Le code de sécurité a été saisi de façon incorrecte plusieurs fois de suite." in text
@@ -360,7 +370,7 @@ def test_case5_attempts_during_the_lock_are_not_counted_and_do_not_extend_it(jou
         r = attempt()
         assert r.status_code == 429 and CASE5 in page_text(r.text) and paris(until) in alert_text(r.text)
     row = code_limit(user.id)
-    assert row.locked_until == until and row.count == 0
+    assert row.locked_until == until and row.count == 3
     assert len(mailbox.to(user.email)) == 1               # no code sent to a locked account
     # Another login of the account: after the right password, case 5 at once.
     other = new_journey()
@@ -432,7 +442,7 @@ def test_case6_three_wrong_passwords_lock_the_nir_with_the_paris_time(journey, u
     r = journey.password(user, password="Mauvais-1234")
     assert r.status_code == 429
     row = password_limit(user.nir)
-    assert near(row.locked_until, utcnow() + timedelta(minutes=5)) and row.count == 0
+    assert near(row.locked_until, utcnow() + timedelta(minutes=5)) and row.count == 3
     text = page_text(r.text)
     assert CASE6 in text
     assert f"Vous pourrez de nouveau essayer le {paris(row.locked_until)} (heure de Paris)" in alert_text(r.text)
@@ -450,7 +460,7 @@ def test_case6_right_password_during_the_lock_is_refused_not_counted_and_does_no
         r = journey.password(user, password=password)
         assert r.status_code == 429 and paris(until) in alert_text(r.text)
     row = password_limit(user.nir)
-    assert row.locked_until == until and row.count == 0
+    assert row.locked_until == until and row.count == 3
     assert flows()[0].passed == []
     # A few minutes later: the right password goes on.
     lock_until("password", policy.nir_key(user.nir), utcnow())

@@ -27,9 +27,16 @@ bp = Blueprint("email_validation", __name__, url_prefix="/compte")
 
 
 def send_validation_mail(user: User) -> None:
-    """Send a new validation link; the links sent before stop working (the mail says so)."""
+    """Send a new validation link; once it has left, the links sent before stop working (the mail says so).
+
+    Raises :class:`~idp.mail.MailError` when the mail server refuses it: the older
+    link then stays valid.
+    """
     token = crypto.random_token(32)
     expires_at = utcnow() + timedelta(seconds=current_app.config["IDP_EMAIL_VALIDATION_LIFETIME"])
+    link = current_app.config["IDP_ISSUER"] + url_for("email_validation.validate") + "#" + token
+    subject, text, html = render_mail("email_validation", user=user, link=link, expires_at=expires_at)
+    send_mail(user.email, subject, text, html)
     db.session.execute(
         delete(EmailValidation).where(EmailValidation.user_id == user.id, EmailValidation.used_at.is_(None))
     )
@@ -38,42 +45,56 @@ def send_validation_mail(user: User) -> None:
                         expires_at=expires_at)
     )
     db.session.commit()
-    link = current_app.config["IDP_ISSUER"] + url_for("email_validation.validate", token=token)
-    subject, text, html = render_mail("email_validation", user=user, link=link, expires_at=expires_at)
-    send_mail(user.email, subject, text, html)
 
 
 def case1_page(flow: LoginFlow):
-    """The case 1 page, and its « renvoyer le mail de validation » button."""
+    """The case 1 page, and its « renvoyer le mail de validation » button.
+
+    The resend is reserved in the code quota before the mail goes; a mail that could
+    not be sent is given back (503, the older link still valid).
+    """
     user = flow.user
     form = FlaskForm()
     sent = blocked = failed = None
+    status, headers = 403, {}
     if request.method == "POST" and request.form.get("action") == "resend-validation" and user.email:
         if form.validate_on_submit():
-            blocked = limits.hit(policy.code_quota(), policy.user_key(user.id))
-            if blocked is None:
+            quota, key = policy.code_quota(), policy.user_key(user.id)
+            attempt = limits.reserve(quota, key)
+            if not attempt.allowed:
+                blocked, status = attempt.locked_until, 429
+            else:
                 try:
                     send_validation_mail(user)
                     sent = True
                 except MailError:
-                    failed = True
-    status = 429 if blocked else 403
+                    current_app.logger.warning("Email validation mail could not be sent (user %s)", user.id)
+                    limits.give_back(quota, key)
+                    db.session.commit()
+                    failed, status, headers = True, 503, MailError.headers()
     return render_template("login/case1_no_validated_email.html", form=form, user=user, sent=sent,
-                           blocked=blocked, failed=failed), status
+                           blocked=blocked, failed=failed), status, headers
 
 
-@bp.route("/valider-email/<token>", methods=["GET", "POST"])
-def validate(token: str):
+@bp.route("/valider-email", methods=["GET", "POST"])
+def validate():
+    """The link of the validation mail, ``/compte/valider-email#<token>``.
+
+    The token is in the fragment, which browsers never send: the page's script
+    copies it into the form, and the person's click posts it. So no access log
+    holds a live link, and a mail scanner that opens the link validates nothing.
+    """
     form = FlaskForm()
+    if request.method == "GET":
+        return render_template("account/email_validation.html", state="confirm", form=form)
+    token = crypto.link_token(request.form)
     found = None
-    if len(token) < 100:
+    if 0 < len(token) < 100:
         found = db.session.scalar(
             select(EmailValidation).where(EmailValidation.token_hash == crypto.keyed_hash(PURPOSE, token))
         )
     if found is None or found.used_at is not None or utcnow() >= found.expires_at:
         return render_template("account/email_validation.html", state="invalid"), 400
-    if request.method == "GET" or not form.validate_on_submit():
-        return render_template("account/email_validation.html", state="confirm", form=form)
     consumed = db.session.execute(
         update(EmailValidation)
         .where(EmailValidation.id == found.id, EmailValidation.used_at.is_(None))

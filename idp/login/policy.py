@@ -28,7 +28,8 @@ def code_failures() -> Policy:
 
 def code_quota() -> Policy:
     """Case 3: one request more than the quota within the window blocks for an hour."""
-    return Policy("code-quota", _cfg("CODE_QUOTA") + 1, _cfg("CODE_QUOTA_BLOCK"), _cfg("CODE_QUOTA_WINDOW"))
+    return Policy("code-quota", _cfg("CODE_QUOTA") + 1, _cfg("CODE_QUOTA_BLOCK"), _cfg("CODE_QUOTA_WINDOW"),
+                  locking_event_allowed=False)
 
 
 def nir_key(raw_nir: str) -> str:

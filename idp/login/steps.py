@@ -64,17 +64,18 @@ class PasswordStep(Step):
         if not form.validate_on_submit():
             return render_template(self.template, form=form), 400
         key = policy.nir_key(form.nir.data)
-        locked = limits.locked_until(policy.password_failures(), key)
-        if locked is not None:  # not counted, not extended
-            return lock_page("login/case6_password_lock.html", locked)
+        # The attempt is taken before the password is checked: however many requests race,
+        # no more than MAX_PASSWORD_FAILURES passwords are ever verified per lock period.
+        attempt = limits.reserve(policy.password_failures(), key)
+        if not attempt.allowed:  # locked: not verified, not counted, not extended
+            return lock_page("login/case6_password_lock.html", attempt.locked_until)
         user = db.session.query(User).filter_by(nir=nir.normalize(form.nir.data)).one_or_none()
         # Always one Argon2 verification, known NIR or not: same answer, same time.
         if not crypto.verify_password(user.password_hash if user else None, form.password.data):
-            locked = limits.hit(policy.password_failures(), key)
-            if locked is not None:
-                return lock_page("login/case6_password_lock.html", locked)
+            if attempt.locked_until is not None:  # that was the last attempt: case 6
+                return lock_page("login/case6_password_lock.html", attempt.locked_until)
             return render_template(self.template, form=form, error=msg("case4_wrong_credentials")), 401
-        limits.reset(policy.password_failures(), key)
+        limits.release(policy.password_failures(), key)
         if crypto.needs_rehash(user.password_hash):
             user.password_hash = crypto.hash_password(form.password.data)
         flow.user_id = user.id

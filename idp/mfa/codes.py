@@ -20,7 +20,7 @@ from sqlalchemy import update
 from .. import crypto, limits
 from ..extensions import db
 from ..login import policy
-from ..mail import render_mail, send_mail
+from ..mail import MailError, render_mail, send_mail
 from ..models import LoginFlow, utcnow
 
 PURPOSE = "security-code"
@@ -45,21 +45,34 @@ def generate() -> str:
 
 
 def issue(flow: LoginFlow) -> datetime | None:
-    """Send a new code for ``flow``; return the end of the quota block instead (case 3)."""
+    """Send a new code for ``flow``; return the end of the quota block instead (case 3).
+
+    The request is reserved in the quota before the mail goes (so parallel requests
+    never send more than ``CODE_QUOTA`` codes), and the new code replaces the pending
+    one only once its mail has left. When the mail server refuses it, the quota is
+    given back, the code sent before stays valid, and :class:`~idp.mail.MailError`
+    propagates: an outage costs the person nothing.
+    """
     user = flow.user
-    blocked = limits.hit(policy.code_quota(), policy.user_key(user.id), commit=False)
-    if blocked is not None:
-        db.session.commit()
-        return blocked
+    quota, key = policy.code_quota(), policy.user_key(user.id)
+    attempt = limits.reserve(quota, key)
+    if not attempt.allowed:
+        return attempt.locked_until
     code = generate()
     now = utcnow()
-    flow.code_hash = _hash(flow, code)
-    flow.code_expires_at = now + timedelta(seconds=current_app.config["IDP_CODE_LIFETIME"])
-    flow.code_sent_at = now
-    db.session.commit()  # the count and the new code together
-    subject, text, html = render_mail("security_code", code=code, user=user, expires_at=flow.code_expires_at,
+    expires_at = now + timedelta(seconds=current_app.config["IDP_CODE_LIFETIME"])
+    subject, text, html = render_mail("security_code", code=code, user=user, expires_at=expires_at,
                                       lifetime_minutes=lifetime_minutes())
-    send_mail(user.email, subject, text, html)
+    try:
+        send_mail(user.email, subject, text, html)
+    except MailError:
+        limits.give_back(quota, key)
+        db.session.commit()
+        raise
+    flow.code_hash = _hash(flow, code)
+    flow.code_expires_at = expires_at
+    flow.code_sent_at = now
+    db.session.commit()
     return None
 
 
@@ -78,27 +91,37 @@ class Verdict:
 
 
 def verify(flow: LoginFlow, submitted: str) -> Verdict:
-    key = policy.user_key(flow.user_id)
-    lock = limits.locked_until(policy.code_failures(), key)
-    if lock is not None:
-        return Verdict(Result.LOCKED, lock)  # attempts during a lock are not counted
+    """Check ``submitted`` against the pending code, once an attempt has been reserved (case 5).
+
+    The attempt is taken before the comparison, so that however many requests race,
+    at most ``MAX_CODE_FAILURES`` codes are compared per lock period. A right code
+    releases the counter (and the lock its attempt may have set) and is consumed by
+    one conditional UPDATE: exactly one of many parallel submissions wins.
+    """
     if flow.code_hash is None:
         return Verdict(Result.NO_CODE)
     if flow.code_expires_at is None or utcnow() >= flow.code_expires_at:
-        return Verdict(Result.EXPIRED)
-    candidate = _hash(flow, submitted)
-    if not pyotp.utils.strings_equal(candidate, flow.code_hash):
-        lock = limits.hit(policy.code_failures(), key)
-        return Verdict(Result.LOCKED, lock) if lock else Verdict(Result.WRONG)
+        return Verdict(Result.EXPIRED)  # says nothing about the code: not counted
+    key = policy.user_key(flow.user_id)
+    attempt = limits.reserve(policy.code_failures(), key)
+    if not attempt.allowed:
+        return Verdict(Result.LOCKED, attempt.locked_until)  # not compared, not counted
+    if flow.code_hash is None:  # read again after the reservation: a parallel submission used it
+        limits.give_back(policy.code_failures(), key)  # nothing was compared
+        return Verdict(Result.NO_CODE)
+    if not matches(flow, submitted):
+        return Verdict(Result.LOCKED, attempt.locked_until) if attempt.locked_until else Verdict(Result.WRONG)
     consumed = db.session.execute(
         update(LoginFlow)
-        .where(LoginFlow.id == flow.id, LoginFlow.code_hash == candidate)
+        .where(LoginFlow.id == flow.id, LoginFlow.code_hash == _hash(flow, submitted))
         .values(code_hash=None, code_expires_at=None)
     )
-    if consumed.rowcount != 1:
+    if consumed.rowcount != 1:  # a parallel submission of the same code won
         db.session.rollback()
+        limits.give_back(policy.code_failures(), key)  # the right code: not a failure
         return Verdict(Result.NO_CODE)
-    return Verdict(Result.OK)  # the counters are reset when the login completes
+    limits.release(policy.code_failures(), key)
+    return Verdict(Result.OK)
 
 
 def mask_email(email: str) -> str:

@@ -52,7 +52,7 @@ class _CodeStep(Step):
             blocked = codes.issue(flow)
         except MailError:
             current_app.logger.warning("Security code mail could not be sent (flow %s)", flow.id)
-            return render_template("login/mail_failed.html"), 503
+            return render_template("login/mail_failed.html"), 503, MailError.headers()
         if blocked is not None:
             return lock_page("login/case3_code_quota.html", blocked)
         return None

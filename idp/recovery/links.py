@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from flask import current_app, url_for
-from sqlalchemy import exists, select, update
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import aliased
 
 from .. import crypto, limits
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 
 PURPOSE = "password-reset"
 MAX_TOKEN_LENGTH = 100
-NO_ACCOUNT = 0  # a user id that never exists: the same statements run, and match nothing
 
 
 def lifetime_minutes() -> int:
@@ -74,30 +73,53 @@ def mail_job(template: str, to: str, **context) -> Callable[[], None]:
     return run
 
 
-def issue(user: User | None) -> Callable[[], None] | None:
-    """A new link for ``user`` (the older ones stop working); returns the job that mails it.
+def issue(user: User, quota: limits.Policy, quota_key: str) -> Callable[[], None]:
+    """The job that mails a new link to ``user`` (for :func:`send_later`).
 
-    With ``user`` None (no account for that NIR and birth date) the same work is
-    done on the database, and there is nothing to send.
+    The request that asks for it does the same database work whether an account
+    matched or not (the quota reservation and the lookup); the link itself is
+    written here. Its row goes in before the mail, so the link works as soon as the
+    mail arrives. Once the mail has left, the older links are revoked; when the mail
+    server refuses it, the new row is deleted and the quota reservation given back:
+    the link delivered before stays the valid one, and the outage costs nothing.
     """
     token = crypto.random_token(32)
     token_hash = crypto.keyed_hash(PURPOSE, token)
-    now = utcnow()
-    expires_at = now + timedelta(seconds=current_app.config["IDP_RESET_LINK_LIFETIME"])
-    db.session.execute(
-        update(PasswordReset)
-        .where(PasswordReset.user_id == (user.id if user else NO_ACCOUNT), PasswordReset.used_at.is_(None),
-               PasswordReset.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-    if user is not None:
-        db.session.add(PasswordReset(user_id=user.id, token_hash=token_hash, expires_at=expires_at))
-    db.session.commit()
-    if user is None:
-        return None
-    link = current_app.config["IDP_ISSUER"] + url_for("recovery.new_password", token=token)
-    return mail_job("password_reset", user.email, given_name=user.given_name, family_name=user.family_name,
-                    link=link, expires_at=expires_at, lifetime_minutes=lifetime_minutes())
+    expires_at = utcnow() + timedelta(seconds=current_app.config["IDP_RESET_LINK_LIFETIME"])
+    # The token in the fragment: browsers never send it, so no log ever holds a live link.
+    link = current_app.config["IDP_ISSUER"] + url_for("recovery.open_link") + "#" + token
+    user_id, email = user.id, user.email
+    context = dict(given_name=user.given_name, family_name=user.family_name, link=link, expires_at=expires_at,
+                   lifetime_minutes=lifetime_minutes())
+    app = current_app._get_current_object()
+
+    def run() -> None:
+        with app.app_context():
+            try:
+                reset = PasswordReset(user_id=user_id, token_hash=token_hash, expires_at=expires_at)
+                db.session.add(reset)
+                db.session.commit()
+                try:
+                    send_mail(email, *render_mail("password_reset", **context))
+                except MailError as exc:
+                    log.warning("Reset link mail not sent (user %s): %s", user_id, exc)
+                    db.session.execute(delete(PasswordReset).where(PasswordReset.id == reset.id))
+                    limits.give_back(quota, quota_key)
+                    db.session.commit()
+                    return
+                db.session.execute(
+                    update(PasswordReset)
+                    .where(PasswordReset.user_id == user_id, PasswordReset.id < reset.id,
+                           PasswordReset.used_at.is_(None), PasswordReset.revoked_at.is_(None))
+                    .values(revoked_at=utcnow())
+                )
+                db.session.commit()
+            except Exception:  # never let a mail break the worker
+                log.exception("Reset link not issued (user %s)", user_id)
+            finally:
+                db.session.remove()
+
+    return run
 
 
 def _newer():

@@ -11,4 +11,4 @@ def reset_mail_quota() -> Policy:
     """Case 2: one request more than the quota within the window blocks the service for that NIR."""
     cfg = current_app.config
     return Policy("reset-mail", cfg["IDP_RESET_MAIL_QUOTA"] + 1, cfg["IDP_RESET_MAIL_QUOTA_BLOCK"],
-                  cfg["IDP_RESET_MAIL_QUOTA_WINDOW"])
+                  cfg["IDP_RESET_MAIL_QUOTA_WINDOW"], locking_event_allowed=False)

@@ -4,7 +4,7 @@
 ``/mot-de-passe-oublie``               step 2: NIR, birth date, CAPTCHA, « Recevoir le mail »
 ``/mot-de-passe-oublie/mail-envoye``   step 3: open your mailbox (also when nothing matched)
 ``/mot-de-passe-oublie/aide``          « Je n'ai pas reçu le mail »
-``/mot-de-passe-oublie/nouveau/<t>``   steps 4-6: the link of the mail, the new password
+``/mot-de-passe-oublie/nouveau#<t>``   steps 4-6: the link of the mail, the new password
 ====================================  =======================================================
 
 No page says whether an account exists: a NIR and birth date that match no
@@ -16,12 +16,14 @@ submission of step 2 is counted per NIR typed (case 2), account or not.
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
 from sqlalchemy import select
 
-from .. import crypto, limits, nir
+from .. import crypto, limits, mail, nir
 from ..extensions import db
 from ..login import flow as login_flows
 from ..login import policy
+from ..mail import MailError
 from ..messages import msg
 from ..models import User
 from . import captcha, links, password_policy
@@ -73,19 +75,29 @@ def start():
     if not valid or outcome is not captcha.Check.OK:
         return _identity_page(form, status=400, focus_captcha=valid)
 
-    blocked = limits.hit(reset_mail_quota(), policy.nir_key(form.nir.data))
-    if blocked is not None:  # case 2, the same for a NIR without an account
-        return render_template("recovery/case2_quota.html", until=blocked, login_url=_login_url()), 429
+    # A mail-server outage is told before anything is counted, account or not (no quota charged).
+    try:
+        mail.check_transport()
+    except MailError as exc:
+        current_app.logger.warning("Reset link request refused, mail transport down: %s", exc)
+        return render_template("recovery/mail_failed.html", login_url=_login_url()), 503, MailError.headers()
+
+    # The same statements whether the NIR and birth date match an account or not: the
+    # reservation in the quota (case 2, counted per NIR typed) and the lookup. The link is
+    # written and mailed by a background job, so neither its work nor the mail server's
+    # time shows in the answer.
+    quota, quota_key = reset_mail_quota(), policy.nir_key(form.nir.data)
+    attempt = limits.reserve(quota, quota_key)
+    if not attempt.allowed:  # case 2, the same for a NIR without an account
+        return render_template("recovery/case2_quota.html", until=attempt.locked_until, login_url=_login_url()), 429
 
     user = db.session.scalar(select(User).where(User.nir == nir.normalize(form.nir.data)))
     matched = user is not None and user.birth_date == form.born
     if matched and not (user.email and user.email_verified):  # case 1
         return render_template("recovery/case1_no_email.html", has_email=bool(user.email),
                                login_url=_login_url()), 403
-
-    job = links.issue(user if matched else None)
-    if job is not None:
-        links.send_later(job)  # the response does not wait for the mail server: its timing says nothing
+    if matched:
+        links.send_later(links.issue(user, quota, quota_key))
     return redirect(url_for(".mail_sent"), code=303)
 
 
@@ -145,23 +157,37 @@ def _password_page(form: NewPasswordForm, token: str, broken: list[str] | None =
     return render_template(
         "recovery/new_password.html",
         form=form,
+        token=token,
         rules=_rules(broken),
         specials=password_policy.SPECIALS,
         min_length=current_app.config["IDP_PASSWORD_MIN_LENGTH"],
         max_length=current_app.config["IDP_PASSWORD_MAX_LENGTH"],
-        check_url=url_for(".check_password", token=token),
+        check_url=url_for(".check_password"),
     ), status
 
 
-@bp.route("/nouveau/<token>", methods=["GET", "POST"])
-def new_password(token: str):
+@bp.route("/nouveau", methods=["GET"])
+def open_link():
+    """Step 4: the link of the mail, ``/mot-de-passe-oublie/nouveau#<token>``.
+
+    The token is in the fragment, which the browser never sends: this page's script
+    posts it (``action=open``), so it appears in no access log. Opening the link
+    (a mail scanner does) consumes nothing.
+    """
+    return render_template("recovery/link_open.html", form=FlaskForm())
+
+
+@bp.route("/nouveau", methods=["POST"])
+def new_password():
+    """Steps 5 and 6: the page of the new password (``action=open``), then the password itself."""
+    token = crypto.link_token(request.form)
     reset = links.find_live(token)
     if reset is None:
         return _invalid_link()
     user = db.session.get(User, reset.user_id)
+    if request.form.get("action") == "open":  # the link's page opened: consumes nothing
+        return _password_page(NewPasswordForm(formdata=None), token)
     form = NewPasswordForm()
-    if request.method == "GET":  # opening the link (a mail scanner does) consumes nothing
-        return _password_page(form, token)
     if not form.validate():
         return _password_page(form, token, status=400)
     password = form.password.data
@@ -191,14 +217,14 @@ def new_password(token: str):
     return render_template("recovery/done.html", login_url=_login_url())
 
 
-@bp.route("/nouveau/<token>/verifier", methods=["POST"])
-def check_password(token: str):
+@bp.route("/nouveau/verifier", methods=["POST"])
+def check_password():
     """The live check of the page (JavaScript): the rules the typed password breaks.
 
     The NIR and the birth date stay on the server: the page only learns whether
     the password contains them.
     """
-    reset = links.find_live(token)
+    reset = links.find_live(request.form.get("token", ""))
     if reset is None:
         return jsonify(error="link"), 404
     password = request.form.get("password", "")

@@ -56,7 +56,7 @@ def test_case1_email_not_validated(rp, make_user, page, mailbox, looks_right):
     looks_right(page, "case1-no-validated-email")
     jeanne.submit("Recevoir un nouveau mail de validation")
     expect(page.get_by_role("status")).to_contain_text("Un nouveau mail de validation vient d'être envoyé")
-    assert "/compte/valider-email/" in mailbox.wait_for(user.email).text_body()
+    assert "/compte/valider-email#" in mailbox.wait_for(user.email).text_body()
     looks_right(page, "case1-validation-mail-sent")
 
 
