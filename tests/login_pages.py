@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import html as html_lib
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
@@ -144,6 +146,22 @@ def expire_codes() -> None:
 
 def near(value: datetime, expected: datetime, seconds: int = 5) -> bool:
     return abs((value - expected).total_seconds()) <= seconds
+
+
+def race(posts: list[tuple[requests.Session, str, dict]]) -> list[requests.Response]:
+    """Send every ``(session, url, data)`` POST at the same instant; the responses in the same order.
+
+    Each session has its own connection; a barrier releases the requests together.
+    """
+    barrier = threading.Barrier(len(posts))
+
+    def send(item):
+        session, url, data = item
+        barrier.wait(timeout=30)
+        return session.post(url, data=data, allow_redirects=False, timeout=60)
+
+    with ThreadPoolExecutor(max_workers=len(posts)) as pool:
+        return list(pool.map(send, posts))
 
 
 # --- One login in one browser ---------------------------------------------------------------------

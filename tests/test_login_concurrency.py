@@ -11,10 +11,8 @@ releases them together.
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 import requests
 from sqlalchemy import select
@@ -30,6 +28,7 @@ from login_pages import (
     near,
     page_text,
     password_limit,
+    race,
     paris,
     set_cookie_headers,
     step_of,
@@ -37,19 +36,6 @@ from login_pages import (
 
 CASE6 = "La connexion est bloquée pendant quelques minutes"
 CASE5 = "Le code de sécurité a été saisi de façon incorrecte plusieurs fois de suite."
-
-
-def race(posts: list[tuple[requests.Session, str, dict]]) -> list[requests.Response]:
-    """Send every ``(session, url, data)`` POST at the same instant; the responses in the same order."""
-    barrier = threading.Barrier(len(posts))
-
-    def send(item):
-        session, url, data = item
-        barrier.wait(timeout=30)
-        return session.post(url, data=data, allow_redirects=False, timeout=60)
-
-    with ThreadPoolExecutor(max_workers=len(posts)) as pool:
-        return list(pool.map(send, posts))
 
 
 def test_fifty_parallel_wrong_passwords_are_counted_no_more_than_the_rule_and_lock(new_journey, user, app):
