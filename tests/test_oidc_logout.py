@@ -1,5 +1,6 @@
-"""RP-initiated logout: a verified ID token hint ends the session and goes back to an exact
-registered address; anything doubtful is a page, and the session is left alone."""
+"""RP-initiated logout: a verified ID token hint naming this browser's person ends the session
+and goes back to an exact registered address; another person's hint or no hint asks first;
+anything doubtful is a page, and the session is left alone. By GET or by POST (form-encoded)."""
 
 from __future__ import annotations
 
@@ -68,6 +69,29 @@ def logout(op, **params) -> requests.Response:
     return op.browser.get(f"{op.url}/logout", params=params, allow_redirects=False, timeout=10)
 
 
+def post_logout(op, **params) -> requests.Response:
+    """RP-initiated logout by POST, the parameters form-encoded (RP-Initiated Logout §2)."""
+    return op.browser.post(f"{op.url}/logout", data=params, allow_redirects=False, timeout=10)
+
+
+LOGOUT = {"GET": logout, "POST": post_logout}
+REDIRECT_STATUS = {"GET": 302, "POST": 303}  # a redirect that answers a POST is a 303 (RFC 9700 §4.12)
+
+
+def provider_token(op, aud: str, sub: str, expired: bool = True) -> str:
+    """An ID token signed by the provider's key, as a relying party may keep one."""
+    now = int(time.time())
+    claims = {"iss": op.url, "aud": aud, "sub": sub, "iat": now - 7200, "exp": now - 3600 if expired else now + 600}
+    key = keys.signing_key("RS256")
+    return jwt.encode({"alg": "RS256", "kid": key.kid}, claims, key)
+
+
+def assert_asks_first(r: requests.Response) -> None:
+    assert r.status_code == 200 and "Location" not in r.headers, r.status_code
+    assert "Voulez-vous vous déconnecter" in r.text
+    assert 'method="post"' in r.text and 'name="csrf_token"' in r.text
+
+
 # --- Valid hint ----------------------------------------------------------------------------------
 
 def test_valid_hint_and_registered_uri_ends_the_session_and_redirects_with_state(op, rp, signed_in):
@@ -90,11 +114,89 @@ def test_valid_hint_and_registered_uri_without_state(op, rp, signed_in):
 
 def test_post_with_valid_hint_works_too(op, rp, signed_in):
     client, _ = rp
-    r = op.browser.post(f"{op.url}/logout", data={"id_token_hint": signed_in["id_token"],
-                                                  "post_logout_redirect_uri": LOGGED_OUT, "state": "s"},
-                        allow_redirects=False, timeout=10)
-    assert r.status_code == 302 and r.headers["Location"] == f"{LOGGED_OUT}?state=s"
+    cookie = session_cookie(op)
+    r = post_logout(op, id_token_hint=signed_in["id_token"], post_logout_redirect_uri=LOGGED_OUT, state="s")
+    assert r.status_code == 303 and r.headers["Location"] == f"{LOGGED_OUT}?state=s"
+    assert not session_cookie(op)
     assert session_alive(op, client) is False
+    assert session_alive(op, client, cookie) is False
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_an_expired_hint_of_the_sessions_person_still_ends_it_at_once(op, rp, signed_in, method):
+    client, _ = rp
+    _, claims = jwt_parts(signed_in["id_token"])
+    hint = provider_token(op, client.client_id, claims["sub"], expired=True)
+    r = LOGOUT[method](op, id_token_hint=hint, post_logout_redirect_uri=LOGGED_OUT, state="etat")
+    assert r.status_code == REDIRECT_STATUS[method] and r.headers["Location"] == f"{LOGGED_OUT}?state=etat"
+    assert session_alive(op, client) is False
+
+
+# --- A hint that does not name this browser's person: ask first (logout CSRF) ---------------------
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_another_persons_id_token_asks_first_and_the_session_stays(op, rp, signed_in, make_user, new_browser,
+                                                                      method):
+    """A real ID token of the same relying party, about someone else (an attacker's own)."""
+    client, secret = rp
+    theirs, _ = OP(op.url, new_browser()).tokens(client, secret, make_user())
+    r = LOGOUT[method](op, id_token_hint=theirs["id_token"], post_logout_redirect_uri=LOGGED_OUT, state="s")
+    assert_asks_first(r)
+    assert session_cookie(op) and session_alive(op, client) is True
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_an_expired_token_of_someone_else_asks_first(op, rp, signed_in, method):
+    client, _ = rp
+    r = LOGOUT[method](op, id_token_hint=provider_token(op, client.client_id, "quelqu-un-d-autre"),
+                       post_logout_redirect_uri=LOGGED_OUT)
+    assert_asks_first(r)
+    assert session_alive(op, client) is True
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_the_sessions_person_seen_by_another_client_asks_first(op, rp, signed_in, make_client, method):
+    """The subject is pairwise: the ``sub`` the session's person has at ``rp`` names nobody at another client."""
+    client, _ = rp
+    other, _ = make_client(post_logout_redirect_uris=(LOGGED_OUT,))
+    _, claims = jwt_parts(signed_in["id_token"])
+    hint = provider_token(op, other.client_id, claims["sub"])
+    r = LOGOUT[method](op, id_token_hint=hint, post_logout_redirect_uri=LOGGED_OUT)
+    assert_asks_first(r)
+    assert session_alive(op, client) is True
+
+
+def test_confirming_after_another_persons_hint_ends_the_session_and_goes_back(op, rp, signed_in):
+    client, _ = rp
+    hint = provider_token(op, client.client_id, "quelqu-un-d-autre")
+    page = logout(op, id_token_hint=hint, post_logout_redirect_uri=LOGGED_OUT, state="s")
+    assert_asks_first(page)
+    # The form carries the request on.
+    for name, value in (("id_token_hint", hint), ("post_logout_redirect_uri", LOGGED_OUT), ("state", "s")):
+        assert f'name="{name}" value="{value}"' in page.text
+    done = op.browser.post(f"{op.url}/logout", data={"csrf_token": csrf_token(page.text), "id_token_hint": hint,
+                                                     "post_logout_redirect_uri": LOGGED_OUT, "state": "s"},
+                           allow_redirects=False, timeout=10)
+    assert done.status_code == 303 and done.headers["Location"] == f"{LOGGED_OUT}?state=s"
+    assert session_alive(op, client) is False
+
+
+def test_a_cross_site_post_without_the_session_cookie_asks_on_the_providers_page(op, rp, signed_in):
+    """SameSite=Lax: a relying party's form POST carries no session cookie; the confirmation page's POST does."""
+    client, _ = rp
+    jar = op.browser.cookies
+    cookie = jar.get("idp_session")
+    jar.clear(domain=jar.list_domains()[0], path="/", name="idp_session")  # what a cross-site POST sends
+    params = {"id_token_hint": signed_in["id_token"], "post_logout_redirect_uri": LOGGED_OUT, "state": "s"}
+    page = post_logout(op, **params)
+    assert_asks_first(page)
+    assert session_alive(op, client, cookie) is True
+    # The person posts the page's form, from the provider's own page: the session cookie goes along.
+    jar.set("idp_session", cookie)
+    done = op.browser.post(f"{op.url}/logout", data={"csrf_token": csrf_token(page.text), **params},
+                           allow_redirects=False, timeout=10)
+    assert done.status_code == 303 and done.headers["Location"] == f"{LOGGED_OUT}?state=s"
+    assert session_alive(op, client, cookie) is False
 
 
 def test_valid_hint_without_redirect_uri_shows_the_done_page(op, rp, signed_in):

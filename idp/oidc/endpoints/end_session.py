@@ -1,9 +1,18 @@
-"""RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0).
+"""RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0), by GET or by POST.
 
-With a valid ``id_token_hint`` the session ends at once and the browser goes to
-the exact registered ``post_logout_redirect_uri`` (with ``state``). Without one,
-the person confirms first, and stays here. An invalid hint (bad signature,
-``alg=none``, HS256 signed with a public key, another issuer) is an error page.
+The session ends at once only when the ``id_token_hint`` names this browser's
+person for the client it was issued to (the ``sub`` of that client, see
+:func:`.authorize.hint_names`; an expired hint is fine), and the browser goes to
+the exact registered ``post_logout_redirect_uri`` (with ``state``). Any other
+valid hint (another person's ID token, an old one found anywhere) or no hint at
+all: the person confirms first, on a CSRF-protected form (a logout CSRF must not
+end a session). An invalid hint (bad signature, ``alg=none``, HS256 signed with a
+public key, another issuer) is an error page and the session is left alone.
+
+Relying parties may POST the parameters form-encoded (§2): the ``id_token_hint``
+then stays out of the access logs. Such a cross-site POST carries no session
+cookie (SameSite=Lax), so it is answered by the confirmation page, whose own
+POST does. A redirect that answers a POST is a 303.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from ...extensions import db
 from .. import keys
 from ..server import server
 from . import bp
+from .authorize import hint_names
 
 
 class EndSessionEndpoint(_EndSessionEndpoint):
@@ -42,6 +52,20 @@ class EndSessionEndpoint(_EndSessionEndpoint):
 server.register_endpoint(EndSessionEndpoint)
 
 
+def ends_without_asking(req) -> bool:
+    """Whether the verified hint names this browser's person for the client it was issued to.
+
+    Without a session there is nothing to end, except that a cross-site POST never
+    carries the session cookie (SameSite=Lax): a GET goes on, a POST asks.
+    """
+    if req.id_token_claims is None or req.client is None:
+        return False
+    session = sessions.current()
+    if session is None:
+        return request.method == "GET"
+    return hint_names(req.request.payload.data["id_token_hint"], session, req.client.client_id)
+
+
 @bp.route("/logout", methods=["GET", "POST"])
 def logout():
     try:
@@ -49,9 +73,13 @@ def logout():
     except OAuth2Error as error:
         db.session.rollback()
         return render_template("logout/error.html", error=error), 400
-    if req.needs_confirmation:
+    if not ends_without_asking(req):
         form = FlaskForm()
         if request.method == "GET" or not form.validate_on_submit():
             return render_template("logout/confirm.html", form=form, client=req.client)
     response = server.create_endpoint_response(EndSessionEndpoint.ENDPOINT_NAME, req)
-    return response or render_template("logout/done.html", client=req.client)
+    if response is None:
+        return render_template("logout/done.html", client=req.client)
+    if request.method == "POST" and response.status_code == 302:
+        response.status_code = 303  # never re-send the form to the relying party (RFC 9700 §4.12)
+    return response
