@@ -15,6 +15,15 @@ from . import config
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _engine_options(settings: dict) -> dict:
+    """A connection is checked before each use (a database back from an outage is found again);
+    SQLite waits ``IDP_DATABASE_BUSY_TIMEOUT`` for another connection's lock."""
+    options: dict = {"pool_pre_ping": True}
+    if settings["IDP_DATABASE_URL"].startswith("sqlite"):
+        options["connect_args"] = {"timeout": settings["IDP_DATABASE_BUSY_TIMEOUT"]}
+    return options
+
+
 def create_app(overrides: dict | None = None) -> Flask:
     app = Flask(
         __name__,
@@ -27,7 +36,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config.update(
         SECRET_KEY=settings["IDP_SECRET_KEY"],
         SQLALCHEMY_DATABASE_URI=settings["IDP_DATABASE_URL"],
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings),
         TESTING=settings["IDP_TESTING"],
         MAX_CONTENT_LENGTH=64 * 1024,
         MAX_FORM_MEMORY_SIZE=64 * 1024,

@@ -41,6 +41,10 @@ SETTINGS: list[Setting] = [
     Setting("ISSUER", "http://127.0.0.1:5000", "Issuer identifier: the public base URL of the provider."),
     Setting("DATABASE_URL", None, "SQLAlchemy URL. Default: SQLite file instance/idp.sqlite3; "
             "production: postgresql+psycopg://user:pass@host/db."),
+    Setting("DATABASE_BUSY_TIMEOUT", 10.0, "SQLite: how long a statement waits for a lock held by another "
+            "connection before the request answers 503 « service momentanément indisponible », seconds. "
+            "PostgreSQL waits on locks as configured on the server (e.g. ?options=-c%20lock_timeout%3D10s in the URL).",
+            float),
     Setting("SECRET_KEY", None, "Server secret for sessions, CSRF and keyed hashes of secrets. "
             "Default: generated once into instance/secret-key (mode 0600)."),
     Setting("KEY_SECRET", None, "Key-encryption secret protecting the signing keys' private parts "

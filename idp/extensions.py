@@ -27,12 +27,12 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
     * write-ahead logging lets readers go on while a worker writes, and with
       ``synchronous=NORMAL`` a commit no longer waits for the disk twice: a crash
       keeps the database consistent, a power cut may lose the last commits;
-    * ``busy_timeout`` makes a writer wait for another instead of failing.
+    * the busy timeout, which makes a writer wait for another instead of failing, is
+      sqlite3's ``timeout``, set by the app from ``IDP_DATABASE_BUSY_TIMEOUT``.
     """
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=10000")
         cursor.close()

@@ -44,6 +44,11 @@ MESSAGES: dict[str, str] = {
                                  "saisissez deux fois le même mot de passe.",
     # CSRF and expired forms
     "csrf": "Ce formulaire a expiré. Rechargez la page et recommencez.",
+    # The database is unavailable (idp/errors.py): 503 « Service momentanément indisponible »
+    "unavailable_title": "Service momentanément indisponible",
+    "unavailable": "Le service est momentanément indisponible. Votre demande n'a pas pu être traitée : "
+                   "rien n'a été enregistré ni modifié, et aucune de vos informations n'est perdue.",
+    "unavailable_retry": "Réessayez dans quelques minutes. Si le problème persiste, appelez le 3646.",
 }
 
 

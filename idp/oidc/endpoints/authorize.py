@@ -8,6 +8,12 @@
    ``prompt=none`` needs one, else ``login_required``).
 3. Otherwise the request is kept in a login flow and the person logs in
    (``prompt=login`` always goes there).
+
+When the database fails on the way (:func:`idp.errors.is_database_outage`), the
+relying party gets ``temporarily_unavailable`` at its redirect URI if the client
+had been loaded and that URI verified; before that, nothing is known about the
+address, and the person gets the French « Service momentanément indisponible »
+page (503) of :mod:`idp.errors`.
 """
 
 from __future__ import annotations
@@ -18,8 +24,9 @@ from authlib.oauth2 import OAuth2Error
 from flask import current_app, render_template, request
 from joserfc import jwt
 from joserfc.errors import JoseError
+from sqlalchemy.exc import SQLAlchemyError
 
-from ... import sessions
+from ... import errors, sessions
 from ...login import flow as login_flow
 from .. import keys
 from ..acr import ACR_MFA
@@ -64,18 +71,53 @@ def hint_names(id_token_hint: str, session, client_id: str | None) -> bool:
     )
 
 
+class TemporarilyUnavailableError(OAuth2Error):
+    """RFC 6749 §4.1.2.1: the server cannot handle the request now (here: its database)."""
+
+    error = "temporarily_unavailable"
+    description = "The service is temporarily unavailable. Retry later."
+
+
 @bp.route("/authorize", methods=["GET", "POST"])
 def authorize():
-    current = sessions.current()
-    end_user = current if current is not None and session_satisfies(current, request.values) else None
+    oauth_request = server.create_oauth2_request(None)
+    redirect_uri = None  # once verified against the client, errors may be sent there
     try:
-        grant = server.get_consent_grant(end_user=end_user)
-    except OAuth2Error as error:
-        return error_response(error)
-    if end_user is not None and grant.prompt != "login":
-        sessions.touch(end_user)
-        return server.create_authorization_response(grant_user=end_user, grant=grant)
-    return login_flow.start(grant.request)
+        current = sessions.current()
+        end_user = current if current is not None and session_satisfies(current, request.values) else None
+        try:
+            grant = server.get_consent_grant(request=oauth_request, end_user=end_user)
+        except OAuth2Error as error:
+            return error_response(error)
+        redirect_uri = grant.redirect_uri
+        if end_user is not None and grant.prompt != "login":
+            sessions.touch(end_user)
+            return server.create_authorization_response(grant_user=end_user, grant=grant)
+        return login_flow.start(grant.request)
+    except SQLAlchemyError as error:
+        redirect_uri = redirect_uri or checked_before_failure(oauth_request)
+        if redirect_uri is None or not errors.is_database_outage(error):
+            raise  # the error handlers answer: the French 503 page, or a 500 for a bug
+        errors.recover_from_outage(error)
+        return error_response(TemporarilyUnavailableError(redirect_uri=redirect_uri))
+
+
+def checked_before_failure(oauth_request) -> str | None:
+    """The redirect URI, when the database failed during validation but after it was checked.
+
+    Authlib sets ``oauth_request.client`` only once the redirect URI has been checked
+    (the later checks read the database: the nonce). A failed read leaves the client
+    loaded; the check is made again on it, and if its attributes would have to be
+    read again from the failing database, there is no verified address.
+    """
+    client = oauth_request.client
+    redirect_uri = oauth_request.payload.redirect_uri
+    if client is None or not redirect_uri:
+        return None
+    try:
+        return redirect_uri if client.check_redirect_uri(redirect_uri) else None
+    except SQLAlchemyError:
+        return None
 
 
 def error_response(error: OAuth2Error):
