@@ -1,14 +1,59 @@
-"""Headers on every response: no framing, no third-party resources, no caching of secrets."""
+"""Headers on every response: no framing, no third-party resources, no caching of secrets.
 
-from flask import request
+Forms may post to the provider only (CSP ``form-action 'self'``). Chromium also
+applies ``form-action`` to the redirects that answer a form, so a page whose form
+may be answered by a redirect to a relying party (a login step, « Annuler », the
+logout confirmation) names that one address's origin: :func:`allow_form_redirect`,
+called where the registered redirect URI is already at hand (the login flow when
+it is loaded, the validated logout request), without another query.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from flask import g, request
+
+_HOST = re.compile(r"[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]")
+
+
+def origin_source(uri: str | None) -> str | None:
+    """The CSP source expression of the origin of an http(s) ``uri``; None for anything else.
+
+    Registered URIs are absolute http(s) URLs without credentials; whatever does not
+    parse as one is left out rather than written into the header.
+    """
+    if not uri:
+        return None
+    try:
+        parts = urlsplit(uri)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not host:
+        return None
+    host = f"[{host}]" if ":" in host else host
+    if not _HOST.fullmatch(host):
+        return None
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
+
+
+def allow_form_redirect(uri: str | None) -> None:
+    """This response's forms may be answered by a redirect to ``uri``: allow its origin in ``form-action``."""
+    source = origin_source(uri)
+    if source is not None:
+        g.idp_form_action_sources = {*g.get("idp_form_action_sources", ()), source}
 
 
 def apply(response):
+    """``after_request``: the headers, with the form redirects allowed during this request (then forgotten)."""
+    form_action = " ".join(["form-action 'self'", *sorted(g.pop("idp_form_action_sources", ()))])
     h = response.headers
     h.setdefault(
         "Content-Security-Policy",
         "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; style-src 'self'; "
-        "script-src 'self'; frame-ancestors 'none'; form-action 'self' *; base-uri 'none'",
+        f"script-src 'self'; frame-ancestors 'none'; {form_action}; base-uri 'none'",
     )
     h.setdefault("X-Content-Type-Options", "nosniff")
     h.setdefault("X-Frame-Options", "DENY")

@@ -15,7 +15,7 @@ from datetime import timedelta
 from flask import current_app, g, redirect, request, url_for
 from sqlalchemy import select, update
 
-from .. import crypto, nir, sessions
+from .. import crypto, nir, security_headers, sessions
 from ..extensions import db
 from ..models import LoginFlow, utcnow
 from ..oidc.server import StoredAuthorizationRequest, server
@@ -53,6 +53,8 @@ def current() -> LoginFlow | None:
     flow = db.session.scalar(select(LoginFlow).where(LoginFlow.flow_hash == crypto.keyed_hash(PURPOSE, raw)))
     if flow is None or flow.completed_at is not None or utcnow() >= flow.expires_at:
         return None
+    # The pages of a login in progress post forms that the relying party's redirect may answer.
+    security_headers.allow_form_redirect(flow.authorization_params.get("redirect_uri"))
     return flow
 
 

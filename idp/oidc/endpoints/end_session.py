@@ -22,7 +22,7 @@ from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
 from flask import current_app, render_template, request
 from flask_wtf import FlaskForm
 
-from ... import sessions
+from ... import security_headers, sessions
 from ...extensions import db
 from .. import keys
 from ..server import server
@@ -76,6 +76,7 @@ def logout():
     if not ends_without_asking(req):
         form = FlaskForm()
         if request.method == "GET" or not form.validate_on_submit():
+            security_headers.allow_form_redirect(req.redirect_uri)  # the form's answer goes there
             return render_template("logout/confirm.html", form=form, client=req.client)
     response = server.create_endpoint_response(EndSessionEndpoint.ENDPOINT_NAME, req)
     if response is None:
