@@ -26,6 +26,7 @@ from idp.models import BrowserSession, Grant, Limit, LoginFlow, TrustedDevice, U
 from idp.models.recovery import CaptchaChallenge, PasswordReset
 from idp.recovery import ConfigurationError, captcha
 from idp.recovery.password_policy import SPECIALS
+from idp.recovery.voice import ALPHABET
 from login_pages import alert_text, fresh, move, near, page_text, paris
 from oidc_flows import OP, auth_params
 from recovery_pages import (
@@ -662,10 +663,39 @@ class TestRealSeries:
 
 def test_the_test_answer_is_refused_outside_tests(tmp_path):
     base = {"DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}", "SECRET_KEY": "x" * 32,
-            "MAIL_OUTBOX_DIR": str(tmp_path), "CAPTCHA_TEST_ANSWER": "ABCDEF"}
+            "MAIL_OUTBOX_DIR": str(tmp_path), "CAPTCHA_TEST_ANSWER": ANSWER}
     with pytest.raises(ConfigurationError, match="IDP_TESTING"):
         create_app({**base, "TESTING": False})
     create_app({**base, "TESTING": True})
+
+
+@pytest.mark.parametrize("answer, unsayable", [
+    ("ABCDEF", "BCD"),      # letters left out of the alphabet (they sound alike)
+    ("HX7K0M", "0"),        # a digit mistaken for O
+    ("HX7-K4", "-"),
+    ("hx7kém", "É"),
+    ("   ", ""),            # nothing to copy at all
+])
+def test_a_test_answer_the_voice_cannot_say_is_refused_at_start_up(tmp_path, answer, unsayable):
+    """It used to start, then answer 500 on the sound: there is no voice file for those characters."""
+    base = {"DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}", "SECRET_KEY": "x" * 32,
+            "MAIL_OUTBOX_DIR": str(tmp_path), "TESTING": True}
+    with pytest.raises(ConfigurationError, match="IDP_CAPTCHA_TEST_ANSWER") as refused:
+        create_app({**base, "CAPTCHA_TEST_ANSWER": answer})
+    message = str(refused.value)
+    assert ALPHABET in message  # the characters allowed
+    assert (f"cannot say {unsayable!r}" if unsayable else "no character") in message
+
+
+def test_every_test_answer_accepted_at_start_up_can_be_heard(tmp_path):
+    """The whole alphabet, in lower case and with spaces (as typed): accepted, and read out."""
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}", "SECRET_KEY": "x" * 32,
+                      "MAIL_OUTBOX_DIR": str(tmp_path), "TESTING": True,
+                      "CAPTCHA_TEST_ANSWER": " ".join(ALPHABET.lower())})
+    with app.app_context():
+        assert captcha.series_for("n-importe-laquelle") == ALPHABET
+        with wave.open(io.BytesIO(captcha.audio("n-importe-laquelle")), "rb") as sound:
+            assert sound.getnframes() > 0
 
 
 # --- Per-IP limits ----------------------------------------------------------------------------------------

@@ -14,7 +14,9 @@ from __future__ import annotations
 from flask import Flask
 
 from .captcha import MAX_LENGTH as CAPTCHA_MAX_LENGTH
+from .captcha import normalize as normalize_captcha_answer
 from .views import bp
+from .voice import ALPHABET as CAPTCHA_ALPHABET
 
 
 class ConfigurationError(RuntimeError):
@@ -23,8 +25,19 @@ class ConfigurationError(RuntimeError):
 
 def check_settings(config) -> None:
     """Refuse settings that must never reach production, or that cannot work."""
-    if config.get("IDP_CAPTCHA_TEST_ANSWER") and not config.get("IDP_TESTING"):
+    test_answer = config.get("IDP_CAPTCHA_TEST_ANSWER")
+    if test_answer and not config.get("IDP_TESTING"):
         raise ConfigurationError("IDP_CAPTCHA_TEST_ANSWER is for tests only: it requires IDP_TESTING=1")
+    if test_answer:
+        # The sound reads the series character by character: each one needs its voice file.
+        series = normalize_captcha_answer(test_answer)
+        unsayable = "".join(sorted(set(series) - set(CAPTCHA_ALPHABET)))
+        if not series or unsayable:
+            raise ConfigurationError(
+                f"IDP_CAPTCHA_TEST_ANSWER={test_answer!r}: "
+                + (f"the voice cannot say {unsayable!r}; " if unsayable else "it has no character; ")
+                + f"use only the characters {CAPTCHA_ALPHABET} (any case, spaces ignored)"
+            )
     if not 4 <= config["IDP_CAPTCHA_LENGTH"] <= CAPTCHA_MAX_LENGTH:
         raise ConfigurationError(f"IDP_CAPTCHA_LENGTH must be between 4 and {CAPTCHA_MAX_LENGTH}")
     if not 1 <= config["IDP_PASSWORD_MIN_LENGTH"] <= config["IDP_PASSWORD_MAX_LENGTH"] <= 128:
