@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import re
+
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 from flask_migrate import upgrade
+from werkzeug.serving import WSGIRequestHandler
 
 from .. import config
+
+# A query string in a log line: from "?" to the end of the URL (a space, a quote, a colour code).
+_QUERY = re.compile(r"\?[^\s'\"\x1b]*")
+
+
+class PathOnlyRequestHandler(WSGIRequestHandler):
+    """werkzeug's request handler, whose log lines never show a query string.
+
+    Authorization requests carry ``login_hint`` (a NIR) and logout requests
+    ``id_token_hint``: like the gunicorn access log (``gunicorn.conf.py``), the
+    development server logs the method and the path only. Every line goes
+    through :meth:`log`, the request lines and the errors about a malformed
+    request line (which quote it) alike.
+    """
+
+    def log(self, type: str, message: str, *args) -> None:
+        super().log(type, message, *(_QUERY.sub("", a) if isinstance(a, str) else a for a in args))
 
 
 @click.command("init")
@@ -32,7 +52,7 @@ def run_command(host: str, port: int) -> None:
     from werkzeug.serving import run_simple
 
     # Flask ignores app.run() under its own CLI; serve the app directly.
-    run_simple(host, port, current_app._get_current_object(), threaded=True)
+    run_simple(host, port, current_app._get_current_object(), threaded=True, request_handler=PathOnlyRequestHandler)
 
 
 @click.command("settings")
