@@ -101,6 +101,11 @@ def describe(error: BaseException) -> str:
     return f"{kind}: {text[:200]}"
 
 
+def route() -> str:
+    """The request's route as declared (``/captcha/<handle>/image.png``): what a log may name, never a value."""
+    return request.url_rule.rule if request.url_rule is not None else request.path
+
+
 def recover_from_outage(error: BaseException) -> None:
     """Log the outage in one line and forget what this request had started.
 
@@ -109,7 +114,7 @@ def recover_from_outage(error: BaseException) -> None:
     are not sent, since the rows behind them were not written.
     """
     current_app.logger.warning("Database unavailable (%s): 503 for %s %s", describe(error),
-                               request.method, request.path)
+                               request.method, route())
     try:
         db.session.rollback()
     except sa_exc.SQLAlchemyError:

@@ -10,13 +10,26 @@ request. Behind a reverse proxy, the client address must be restored first
 (werkzeug's ProxyFix), or every person shares the proxy's limit.
 
 A request over the limit gets the French 429 page of :mod:`idp.errors`.
+
+When the storage fails (Redis down or frozen), the limits are skipped and the
+pages keep answering: the per-NIR quota in the database and the CAPTCHA still
+apply. A Redis that does not answer is given up after ``REDIS_TIMEOUT`` seconds,
+and each skipped check is logged as one WARNING line of the app's log, without
+the traceback Flask-Limiter would attach (see :class:`OneLineStorageErrors`).
 """
 
 from __future__ import annotations
 
-from flask import Flask, current_app
+import logging
+
+from flask import Flask, current_app, has_request_context, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+
+from ..errors import describe, route
+
+#: Seconds to connect to Redis, and to wait for each of its answers, before the limits are skipped.
+REDIS_TIMEOUT = 1.0
 
 #: (endpoint, setting holding its limit, HTTP methods counted; None: all)
 LIMITS = (
@@ -33,11 +46,45 @@ def _setting(name: str):
     return lambda: current_app.config[name]
 
 
+class OneLineStorageErrors(logging.Handler):
+    """Flask-Limiter's log, as one line of the app's log per event, never a traceback.
+
+    With ``swallow_errors`` Flask-Limiter logs every request it could not count with
+    ``logger.exception``: a full traceback per request during a Redis outage, on a
+    logger that nothing shows by default. Its records are taken off that logger
+    (``propagate`` off) and restated here: the error's class and first line, and
+    the request that went through without its per-IP limit.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        where = f"{request.method} {route()}" if has_request_context() else "-"
+        if record.exc_info and record.exc_info[1] is not None:
+            message = "Rate limit storage unavailable (%s): per-IP limit not applied to %s"
+            args = (describe(record.exc_info[1]), where)
+        else:
+            message, args = "Rate limiting: %s (%s)", (record.getMessage(), where)
+        logger = current_app.logger if has_request_context() else logging.getLogger(__name__)
+        logger.warning(message, *args)  # a skipped limit is worth a warning, not an error with its traceback
+
+
+def _route_limiter_log() -> None:
+    """Once per process (the tests create many apps): Flask-Limiter's records go through the handler above."""
+    limiter_log = logging.getLogger("flask-limiter")
+    if not any(isinstance(h, OneLineStorageErrors) for h in limiter_log.handlers):
+        limiter_log.addHandler(OneLineStorageErrors())
+        limiter_log.propagate = False
+
+
 def init_app(app: Flask) -> Limiter:
+    _route_limiter_log()
+    uri = app.config["IDP_RATE_LIMIT_STORAGE_URI"]
     limiter = Limiter(
         key_func=get_remote_address,
         app=app,
-        storage_uri=app.config["IDP_RATE_LIMIT_STORAGE_URI"],
+        storage_uri=uri,
+        storage_options=(
+            {"socket_connect_timeout": REDIS_TIMEOUT, "socket_timeout": REDIS_TIMEOUT} if uri.startswith("redis") else {}
+        ),
         headers_enabled=True,
         key_prefix="idp",
         # A storage outage (redis down) lets requests through, logged: the quotas kept in the
