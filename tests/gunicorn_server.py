@@ -41,6 +41,7 @@ class Gunicorn:
         self.access_log = folder / "access.log"
         self.error_log = folder / "error.log"
         self.checks_file = folder / "checks.txt"
+        self.stderr_log = folder / "stderr.log"  # what the workers write to stderr (Python's logging by default)
         env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
         for setting in config.SETTINGS:
             value = app.config.get(setting.env)
@@ -59,8 +60,8 @@ class Gunicorn:
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 30) -> "Gunicorn":
-        self.process = subprocess.Popen(self.command, cwd=TESTS, env=self.env, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
+        with open(self.stderr_log, "ab") as stderr:
+            self.process = subprocess.Popen(self.command, cwd=TESTS, env=self.env, stdout=stderr, stderr=stderr)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -107,8 +108,9 @@ class Gunicorn:
         self.checks_file.unlink(missing_ok=True)
 
     def logs(self) -> str:
-        """Everything the server logged: access log, then error log (application logs included)."""
-        parts = [p.read_text(errors="replace") for p in (self.access_log, self.error_log) if p.exists()]
+        """Everything the server logged: access log, error log, then the workers' stderr (application logs)."""
+        parts = [p.read_text(errors="replace") for p in (self.access_log, self.error_log, self.stderr_log)
+                 if p.exists()]
         return "\n".join(parts)
 
 

@@ -12,10 +12,14 @@ with one ``O_APPEND`` ``write``, which the kernel keeps whole across processes.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 
 from idp import create_app, crypto
 from idp.mfa import codes
+
+if os.environ.get("IDP_TEST_LOG_LEVEL"):  # every application log line, to look for secrets in them
+    logging.basicConfig(level=os.environ["IDP_TEST_LOG_LEVEL"])
 
 app = create_app()
 
