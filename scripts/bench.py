@@ -116,7 +116,7 @@ def main() -> None:
         page = web.get("/connexion").get_data(as_text=True)
         r = timed("POST step 3 (code, answer)", lambda: web.post("/connexion", data={
             "csrf_token": CSRF.search(page).group(1), "code": code}))
-        assert r.status_code == 302, r.status_code
+        assert r.status_code == 303, r.status_code
         timings.setdefault("whole login (browser side)", []).append((time.perf_counter() - total) * 1000)
         got = parse_qs(urlparse(r.headers["Location"]).query)["code"][0]
         auth = base64.b64encode(f"bench:{client_secret}".encode()).decode()
