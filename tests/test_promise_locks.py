@@ -41,6 +41,16 @@ def journeys(server, rp, n: int) -> list[tuple[Journey, requests.Response]]:
     return out
 
 
+def clones(browser: requests.Session, n: int) -> list[requests.Session]:
+    """``n`` connections of the same browser (its cookies): one person's tabs, or a script replaying them."""
+    out = []
+    for _ in range(n):
+        session = requests.Session()
+        session.cookies.update(browser.cookies.get_dict())
+        out.append(session)
+    return out
+
+
 @pytest.mark.parametrize("round_", range(3))
 def test_case6_parallel_passwords_verify_no_more_than_the_rule(gunicorn, rp, make_user, app, round_):
     """N passwords for one NIR at once, the right one at a random place among N - 1 wrong ones."""
@@ -95,12 +105,7 @@ def test_case5_parallel_codes_are_compared_no_more_than_the_rule(gunicorn, rp, m
     code = journey.code(user.email)
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
     right_at = random.randrange(30)
-    cookies = journey.browser.cookies.get_dict()
-    sessions = []
-    for _ in range(30):
-        s = requests.Session()
-        s.cookies.update(cookies)
-        sessions.append(s)
+    sessions = clones(journey.browser, 30)
     gunicorn.reset_checks()
     responses = race([(s, journey.step_url, {"csrf_token": csrf_token(page.text),
                                              "code": code if i == right_at else wrong})
@@ -119,12 +124,7 @@ def test_case3_parallel_code_requests_send_no_more_than_the_quota(gunicorn, rp, 
     quota = app.config["IDP_CODE_QUOTA"]
     journey = Journey(gunicorn.url, Browser(mailbox), rp[0], rp[1])
     page = journey.up_to_code_entry(user)  # the first code: one of the quota
-    cookies = journey.browser.cookies.get_dict()
-    sessions = []
-    for _ in range(30):
-        s = requests.Session()
-        s.cookies.update(cookies)
-        sessions.append(s)
+    sessions = clones(journey.browser, 30)
     responses = race([(s, journey.step_url, {"csrf_token": csrf_token(page.text), "action": "resend"})
                       for s in sessions])
     statuses = Counter(r.status_code for r in responses)
@@ -141,12 +141,7 @@ def test_case1_parallel_validation_mails_stay_within_the_code_quota(gunicorn, rp
     journey.start()
     page = journey.password(user)
     assert "Votre adresse mail doit être validée" in page_text(page.text)
-    cookies = journey.browser.cookies.get_dict()
-    sessions = []
-    for _ in range(30):
-        s = requests.Session()
-        s.cookies.update(cookies)
-        sessions.append(s)
+    sessions = clones(journey.browser, 30)
     responses = race([(s, journey.step_url, {"csrf_token": csrf_token(page.text), "action": "resend-validation"})
                       for s in sessions])
     statuses = Counter(r.status_code for r in responses)
