@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Callable
@@ -42,7 +43,14 @@ _senders: dict[int, ThreadPoolExecutor] = {}
 _senders_lock = threading.Lock()
 
 
-def send_later(job: Callable[[], None]) -> None:
+#: How long a reset-link job waits before it starts: the request that queued it has answered by
+#: then, so the job's work (rendering, SMTP, writes) does not slow that answer, whose time must be
+#: the same whether an account matched or not. (A hook on the response's close is not enough:
+#: servers skip it when the client drops the connection first.)
+JOB_DELAY_SECONDS = 0.05
+
+
+def send_later(job: Callable[[], None], delay: float = 0.0) -> None:
     """Run ``job`` on a small pool of mail threads of this process: the response does not wait for it.
 
     So the time a response takes says nothing about whether a mail was sent
@@ -54,7 +62,10 @@ def send_later(job: Callable[[], None]) -> None:
         pool = _senders.get(pid)
         if pool is None:
             pool = _senders[pid] = ThreadPoolExecutor(max_workers=4, thread_name_prefix="idp-mail")
-    pool.submit(job)
+    if delay:
+        pool.submit(lambda: (time.sleep(delay), job()))
+    else:
+        pool.submit(job)
 
 
 def mail_job(template: str, to: str, **context) -> Callable[[], None]:

@@ -96,12 +96,10 @@ def start():
     if matched and not (user.email and user.email_verified):  # case 1
         return render_template("recovery/case1_no_email.html", has_email=bool(user.email),
                                login_url=_login_url()), 403
-    response = redirect(url_for(".mail_sent"), code=303)
     if matched:
-        # Started once the answer has been sent: the mail job's work shares no time with it.
-        job = links.issue(user, quota, quota_key)
-        response.call_on_close(lambda: links.send_later(job))
-    return response
+        # Started a moment later, once the answer has left: the mail job's work shares no time with it.
+        links.send_later(links.issue(user, quota, quota_key), delay=links.JOB_DELAY_SECONDS)
+    return redirect(url_for(".mail_sent"), code=303)
 
 
 @bp.route("/captcha/<handle>/image.png")
