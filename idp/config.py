@@ -66,6 +66,9 @@ SETTINGS: list[Setting] = [
     Setting("REFRESH_TOKEN_LIFETIME", 86400, "Refresh token lifetime, seconds (rotated on every use).", int),
     Setting("GRANT_LIFETIME", 2592000, "Longest life of a grant, seconds: refreshing never goes past it, the person "
             "logs in again (30 days).", int),
+    Setting("KEY_CACHE_SECONDS", 5, "How long each process keeps its view of the signing keys (JWKS, active key), "
+            "seconds: a rotation made elsewhere is seen everywhere within this delay (0: read at every request).",
+            int),
     Setting("SIGNING_ALG", "RS256", "Default ID token signing algorithm (RS256 or ES256; per client override).", str),
     # --- Sessions --------------------------------------------------------------------
     Setting("LOGIN_FLOW_LIFETIME", 1800, "How long a login in progress stays usable, seconds.", int),

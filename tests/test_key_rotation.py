@@ -88,3 +88,36 @@ def test_new_keys_are_encrypted_too(app):
     row = db.session.scalar(select(SigningKey).where(SigningKey.alg == "ES256", SigningKey.status == "next"))
     assert b"PRIVATE KEY" not in row.private_key_encrypted
     assert keys.signing_key("ES256").kid == active("ES256").kid
+
+
+@pytest.mark.parametrize("settings", [{"KEY_CACHE_SECONDS": 1}], ids=["cache-1s"])
+def test_a_rotation_made_by_another_host_is_seen_within_the_key_cache_delay(app, live_server, settings):
+    """Each process reads the key table at most every IDP_KEY_CACHE_SECONDS; another host's rotation shows after."""
+    import time
+
+    served = requests.get(live_server.url + "/jwks.json", timeout=10)
+    before = {k["kid"] for k in served.json()["keys"]}
+    # Another host rotates: straight in the database, behind this process's back.
+    with db.engine.begin() as conn:
+        for alg in ("RS256", "ES256"):
+            conn.execute(SigningKey.__table__.update()
+                         .where(SigningKey.alg == alg, SigningKey.status == "active").values(status="retired"))
+            conn.execute(SigningKey.__table__.update()
+                         .where(SigningKey.alg == alg, SigningKey.status == "next").values(status="active"))
+    time.sleep(1.2)
+    with app.test_request_context():
+        assert keys.signing_key("RS256").kid == active("RS256").kid
+    new = {k["kid"] for k in requests.get(live_server.url + "/jwks.json", timeout=10).json()["keys"]}
+    assert new == before  # the same keys stay published: next became active, active retired
+
+
+@pytest.mark.parametrize("path", ["/jwks.json", "/.well-known/openid-configuration"])
+def test_public_documents_carry_an_etag_and_answer_304(live_server, path):
+    first = requests.get(live_server.url + path, timeout=10)
+    assert first.status_code == 200 and first.headers["ETag"]
+    assert first.headers["Content-Type"] == "application/json"
+    assert "public" in first.headers["Cache-Control"] and "max-age=300" in first.headers["Cache-Control"]
+    again = requests.get(live_server.url + path, headers={"If-None-Match": first.headers["ETag"]}, timeout=10)
+    assert again.status_code == 304 and again.content == b""
+    other = requests.get(live_server.url + path, headers={"If-None-Match": '"other"'}, timeout=10)
+    assert other.status_code == 200 and other.json() == first.json()

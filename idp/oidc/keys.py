@@ -1,8 +1,13 @@
 """The signing key store: generation, encryption at rest, rotation and the JWKS.
 
-Keys live in the database so that every worker and host signs with the same key
-and sees a rotation at once: each signature looks up which key is active (one
-indexed query) and keeps decrypted keys in a small per-process cache by ``kid``.
+Keys live in the database so that every worker and host signs with the same key.
+Each process reads the key table at most every ``IDP_KEY_CACHE_SECONDS`` (5 s):
+the published set (JWKS, pre-serialised with its ``ETag``) and which key is
+active; decrypted keys stay in a small per-process cache by ``kid``. A rotation,
+retirement or removal is seen at once by the process that made it and by every
+other worker and host within that delay. That is safe because a key is published
+(status ``next``) before it signs, and stays published once retired: a token
+signed during those seconds with the previous key still verifies everywhere.
 
 Private keys are encrypted with AES-256-GCM under the key-encryption secret
 (``IDP_KEY_SECRET``, or ``keys/key-secret`` written by ``idp init``); the ``kid``
@@ -12,7 +17,10 @@ is bound as associated data, so a ciphertext cannot be moved to another row.
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import os
+import time
 from functools import lru_cache
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -98,6 +106,7 @@ def ensure_keys() -> list[str]:
             db.session.add(key)
             created.append(key.kid)
     db.session.commit()
+    forget()
     return created
 
 
@@ -121,6 +130,7 @@ def rotate(algs: tuple[str, ...] = SUPPORTED_ALGS) -> list[tuple[str, str, str]]
         db.session.add(_generate(alg))
         changes.append((alg, actives[0].kid if actives else "-", promoted.kid))
     db.session.commit()
+    forget()
     return changes
 
 
@@ -135,6 +145,7 @@ def retire(kid: str) -> SigningKey:
         raise KeyStoreError("This key is already retired: `idp keys remove` unpublishes it.")
     key.status, key.retired_at = "retired", utcnow()
     db.session.commit()
+    forget()
     return key
 
 
@@ -154,6 +165,7 @@ def remove(kid: str, force: bool = False) -> None:
         )
     db.session.delete(key)
     db.session.commit()
+    forget()
 
 
 def all_keys() -> list[SigningKey]:
@@ -164,14 +176,47 @@ def all_keys() -> list[SigningKey]:
 
 # --- use ------------------------------------------------------------------------------
 
+def _view() -> dict:
+    """This process's view of the key table, read again once ``IDP_KEY_CACHE_SECONDS`` have passed."""
+    view = current_app.extensions.get("idp_keys")
+    now = time.monotonic()
+    if view is None or view["until"] <= now:
+        rows = db.session.execute(
+            select(SigningKey.kid, SigningKey.alg, SigningKey.status, SigningKey.public_jwk,
+                   SigningKey.private_key_encrypted).order_by(SigningKey.created_at)
+        ).all()
+        published = {"keys": [row.public_jwk for row in rows]}
+        body = json.dumps(published, separators=(",", ":")).encode()
+        view = {
+            "until": now + current_app.config["IDP_KEY_CACHE_SECONDS"],
+            "jwks": published,
+            "body": body,
+            "etag": hashlib.sha256(body).hexdigest()[:32],
+            "key_set": KeySet.import_key_set(published),
+            "active": {row.alg: (row.kid, row.private_key_encrypted) for row in rows if row.status == "active"},
+        }
+        current_app.extensions["idp_keys"] = view  # one assignment: other threads see the old or the new view
+    return view
+
+
+def forget() -> None:
+    """Read the key table again at the next use (after a change made by this process)."""
+    current_app.extensions.pop("idp_keys", None)
+
+
 def jwks() -> dict:
     """Public keys of every published key: next, active and retired."""
-    keys = db.session.scalars(select(SigningKey.public_jwk).order_by(SigningKey.created_at)).all()
-    return {"keys": list(keys)}
+    return _view()["jwks"]
+
+
+def jwks_document() -> tuple[bytes, str]:
+    """The JWKS as served (bytes) and its ``ETag``."""
+    view = _view()
+    return view["body"], view["etag"]
 
 
 def public_key_set() -> KeySet:
-    return KeySet.import_key_set(jwks())
+    return _view()["key_set"]
 
 
 @lru_cache(maxsize=32)
@@ -194,11 +239,8 @@ def signing_key(alg: str):
 
 
 def _active_key(alg: str):
-    row = db.session.execute(
-        select(SigningKey.kid, SigningKey.private_key_encrypted).where(
-            SigningKey.alg == alg, SigningKey.status == "active"
-        )
-    ).first()
-    if row is None:
+    active = _view()["active"].get(alg)
+    if active is None:
         raise KeyStoreError(f"No active {alg} key: run `idp init` or `idp keys rotate`.")
-    return _private_key(row.kid, alg, row.private_key_encrypted, hash(_kek()))
+    kid, blob = active
+    return _private_key(kid, alg, blob, hash(_kek()))

@@ -1,11 +1,14 @@
 """OpenID Provider metadata (OIDC Discovery 1.0, RFC 8414, RFC 9207)."""
 
-from flask import current_app, jsonify
+import hashlib
+import json
+
+from flask import current_app
 
 from ..acr import SUPPORTED_ACR_VALUES
 from ..claims import SUPPORTED_CLAIMS, SUPPORTED_SCOPES
 from ..keys import SUPPORTED_ALGS
-from . import bp
+from . import bp, public_document
 
 
 def metadata() -> dict:
@@ -45,10 +48,15 @@ def metadata() -> dict:
     }
 
 
+def document() -> tuple[bytes, str]:
+    """The metadata as served (bytes) and its ``ETag``, made once per application: nothing in it changes."""
+    made = current_app.extensions.get("idp_discovery")
+    if made is None:
+        body = json.dumps(metadata(), separators=(",", ":")).encode()
+        made = current_app.extensions["idp_discovery"] = (body, hashlib.sha256(body).hexdigest()[:32])
+    return made
+
+
 @bp.route("/.well-known/openid-configuration")
 def openid_configuration():
-    response = jsonify(metadata())
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    response.cache_control.public = True
-    response.cache_control.max_age = 300
-    return response
+    return public_document.serve(*document())
