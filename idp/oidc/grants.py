@@ -274,7 +274,8 @@ class TokenStore:
                 refresh_expires_at=refresh_expires_at,
             )
         )
-        db.session.commit()
+        # Not committed here: the ID token is made next from the objects already loaded, and the
+        # token endpoint commits once, with the code or refresh token consumed, when the answer is ready.
 
     @classmethod
     def find(cls, value: str, hint: str | None = None):

@@ -3,6 +3,7 @@
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from flask import request
 
+from ...extensions import db
 from ..server import server
 from . import bp
 
@@ -19,4 +20,8 @@ def token():
     for name in SINGLE_VALUED:
         if len(request.values.getlist(name)) > 1:
             return server.handle_error_response(None, InvalidRequestError(f"Multiple '{name}' in request."))
-    return server.create_token_response()
+    response = server.create_token_response()
+    # One commit per request: the code or refresh token consumed and the tokens stored together,
+    # after the answer is made (a failure before leaves nothing half done).
+    db.session.commit()
+    return response
