@@ -5,7 +5,7 @@ PORT   ?= 5000
 HOST   ?= 127.0.0.1
 BIN     = $(VENV)/bin
 
-.PHONY: install run test bench chromium
+.PHONY: install run test bench bench-steps chromium
 
 $(BIN)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,20 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "The browser tests need Chromium: sudo apt-get install chromium" >&2; exit 1; fi; fi
 
-## make bench: timings of a login and of the token endpoint with production Argon2 cost.
-bench: install
+## make bench: load benchmark (bench/run.py): gunicorn on core 0, 16 clients on core 1, production Argon2.
+## BACKEND=postgresql for PostgreSQL (database bench_h, recreated), BENCH_DATABASE_URL=... for another one;
+## BENCH_ARGS="--duration 20 --clients 64" for the rest (bench/run.py --help).
+BACKEND ?= sqlite
+BENCH_DATABASE_URL ?=
+BENCH_ARGS ?=
+
+$(BIN)/.bench-installed: $(BIN)/.installed
+	$(BIN)/pip install -q -e '.[test,bench]'
+	touch $@
+
+bench: $(BIN)/.bench-installed
+	taskset -c 1 $(BIN)/python bench/run.py --database $(or $(BENCH_DATABASE_URL),$(BACKEND)) $(BENCH_ARGS)
+
+## make bench-steps: in-process timings of each step of a login (scripts/bench.py).
+bench-steps: install
 	$(BIN)/python scripts/bench.py
