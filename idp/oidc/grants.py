@@ -17,6 +17,7 @@ from authlib.oidc.core.grants import OpenIDCode, OpenIDToken
 from authlib.oidc.core.grants.util import validate_request_prompt
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from .. import crypto
 from ..extensions import db
@@ -199,7 +200,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         if not refresh_token or len(refresh_token) > 256:
             return None
         token = db.session.scalar(
-            select(Token).where(Token.refresh_token_hash == crypto.keyed_hash(TokenStore.REFRESH, refresh_token))
+            select(Token).options(*TokenStore.WITH_RELATED)
+            .where(Token.refresh_token_hash == crypto.keyed_hash(TokenStore.REFRESH, refresh_token))
         )
         if token is None:
             return None
@@ -249,6 +251,8 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
 class TokenStore:
     ACCESS = "access-token"
     REFRESH = "refresh-token"
+    #: A token is always used with its grant, its person and its client: one joined select.
+    WITH_RELATED = (joinedload(Token.grant), joinedload(Token.user), joinedload(Token.client))
 
     @classmethod
     def save(cls, token: dict, request) -> None:
@@ -285,7 +289,9 @@ class TokenStore:
         order = [cls.REFRESH, cls.ACCESS] if hint == "refresh_token" else [cls.ACCESS, cls.REFRESH]
         for kind in order:
             column = Token.access_token_hash if kind == cls.ACCESS else Token.refresh_token_hash
-            token = db.session.scalar(select(Token).where(column == crypto.keyed_hash(kind, value)))
+            token = db.session.scalar(
+                select(Token).options(*cls.WITH_RELATED).where(column == crypto.keyed_hash(kind, value))
+            )
             if token is not None:
                 token.matched = "access_token" if kind == cls.ACCESS else "refresh_token"
                 return token
