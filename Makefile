@@ -5,7 +5,7 @@ PORT   ?= 5000
 HOST   ?= 127.0.0.1
 BIN     = $(VENV)/bin
 
-.PHONY: install run test bench bench-steps chromium
+.PHONY: install run test bench bench-peer bench-steps chromium
 
 $(BIN)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ $(BIN)/.bench-installed: $(BIN)/.installed
 
 bench: $(BIN)/.bench-installed
 	taskset -c 1 $(BIN)/python bench/run.py --database $(or $(BENCH_DATABASE_URL),$(BACKEND)) $(BENCH_ARGS)
+
+## make bench-peer: the same load on the provider and on panva's oidc-provider (bench/peer/), with the ratios.
+bench-peer: $(BIN)/.bench-installed
+	cd bench/peer && npm install --no-audit --no-fund --silent
+	taskset -c 1 $(BIN)/python bench/run.py --target both --database $(or $(BENCH_DATABASE_URL),$(BACKEND)) $(BENCH_ARGS)
 
 ## make bench-steps: in-process timings of each step of a login (scripts/bench.py).
 bench-steps: install

@@ -333,8 +333,11 @@ SCENARIOS = {s.name: s for s in [
 
 
 async def run_scenario(target: Target, scenario: Scenario, accounts: list[Account], http: aiohttp.ClientSession,
-                       warmup: float, duration: float) -> dict:
-    """Seed (outside the measures), warm up, then measure ``duration`` seconds; the figures of the window."""
+                       warmup: float, duration: float, server_cpu: Callable[[], float] | None = None) -> dict:
+    """Seed (outside the measures), warm up, then measure ``duration`` seconds; the figures of the window.
+
+    ``server_cpu``: the CPU seconds the server has used so far, sampled at both ends of the window.
+    """
     vus = [VirtualUser(i, account) for i, account in enumerate(accounts)]
     if scenario.seed is not None:
         seeding = Recorder()
@@ -369,12 +372,22 @@ async def run_scenario(target: Target, scenario: Scenario, accounts: list[Accoun
             end = time.perf_counter()
             recorder.ops.append((end, end - began))
 
+    async def sample_server() -> float:
+        await asyncio.sleep(window_start - time.perf_counter())
+        before = server_cpu()
+        await asyncio.sleep(window_end - time.perf_counter())
+        return server_cpu() - before
+
+    sampler = asyncio.ensure_future(sample_server()) if server_cpu else None
     await asyncio.gather(*(user(vu) for vu in vus))
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
     figures = recorder.window(window_start, window_end)
     cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
     # Above ~90 %, the load generator's core is the limit, not the server's.
     figures["loadgen_cpu"] = round(cpu / (time.perf_counter() - start), 2)
+    if sampler is not None:
+        # Near 100 %, the server's core is the limit (it is pinned to one core).
+        figures["server_cpu"] = round(await sampler / duration, 2)
     figures["unit"] = scenario.unit
     return figures
 

@@ -101,7 +101,8 @@ async def bench(which: str, names: list[str], args, argon2: dict) -> dict[str, d
                     results[name] = {"skipped": skipped}
                     row(name, results[name], argon2)
                     continue
-                figures = await run_scenario(target, SCENARIOS[name], accounts, http, args.warmup, args.duration)
+                figures = await run_scenario(target, SCENARIOS[name], accounts, http, args.warmup, args.duration,
+                                             server.cpu_seconds)
                 if figures["unit"] == "login":
                     figures["argon2_fraction"] = round(figures["ops_per_s"] / argon2["verifications_per_s"], 3)
                 results[name] = figures
@@ -126,7 +127,7 @@ def measure_argon2(seconds: float) -> dict:
 
 def header(argon2: dict) -> None:
     print(f"{'scenario':<20}{'req/s':>9}{'logins/s':>10}{'×argon2':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
-          f"{'errors':>8}{'loadgen cpu':>13}")
+          f"{'errors':>8}{'server cpu':>12}{'loadgen cpu':>13}")
 
 
 def row(name: str, f: dict, argon2: dict) -> None:
@@ -137,7 +138,7 @@ def row(name: str, f: dict, argon2: dict) -> None:
     fraction = f"{f['argon2_fraction']:.2f}" if f["unit"] == "login" else ""
     ms = lambda v: f"{v:.1f}" if v is not None else "-"  # noqa: E731
     print(f"{name:<20}{f['requests_per_s']:>9.1f}{logins:>10}{fraction:>9}{ms(f['p50_ms']):>9}{ms(f['p95_ms']):>9}"
-          f"{ms(f['p99_ms']):>9}{f['errors']:>8}{f['loadgen_cpu']:>12.0%}")
+          f"{ms(f['p99_ms']):>9}{f['errors']:>8}{f.get('server_cpu', 0):>12.0%}{f['loadgen_cpu']:>13.0%}")
     for message, count in f.get("error_samples", {}).items():
         print(f"    {count} × {message}")
 

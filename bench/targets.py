@@ -51,6 +51,11 @@ class Server:
         pids = children.read_text().split() if children.exists() else []
         return int(pids[0]) if pids else self.process.pid
 
+    def cpu_seconds(self) -> float:
+        """User and system CPU time of the worker so far."""
+        fields = Path(f"/proc/{self.worker_pid()}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def memory(self) -> dict:
         """VmRSS (now) and VmHWM (peak) of the worker, MiB."""
         status = Path(f"/proc/{self.worker_pid()}/status").read_text()
