@@ -167,8 +167,12 @@ def save(target, results: dict, args, argon2: dict, idle: dict, memory: dict) ->
     backend = target.meta["backend"] if target.name == "idp" else "peer"
     path = RESULTS / f"{now:%Y-%m-%d}-{backend}.jsonl"
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    # Uncommitted changes under idp/ are what was served: the commit alone would not say so.
+    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "idp", "wsgi.py", "gunicorn.conf.py"],
+                                capture_output=True, text=True, cwd=ROOT).stdout.strip())
     common = {
         "at": now.isoformat(timespec="seconds"), "target": target.name, "backend": backend, "commit": commit,
+        "uncommitted_changes": dirty,
         "server": target.meta["server"], "clients": args.clients, "warmup_s": args.warmup,
         "duration_s": args.duration, "cpus": os.cpu_count(), "machine": platform.machine(),
         "python": platform.python_version(), "argon2_per_s": argon2["verifications_per_s"],
