@@ -56,8 +56,11 @@ ACCESS_STATUS = re.compile(r'" (\d{3}) ')
 
 @pytest.fixture
 def settings():
-    # A code issued before the outage is still valid when the database comes back.
-    return {"AUTHORIZATION_CODE_LIFETIME": 600}
+    # A code issued before the outage is still valid when the database comes back. The signing
+    # keys are read at every request (no key cache), so that the JWKS depends on the database
+    # here as every other read does, whatever the timing: in production a process serves it
+    # from its key cache for up to IDP_KEY_CACHE_SECONDS of an outage.
+    return {"AUTHORIZATION_CODE_LIFETIME": 600, "KEY_CACHE_SECONDS": 0}
 
 
 # --- The outages -------------------------------------------------------------------------------
