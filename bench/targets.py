@@ -168,14 +168,19 @@ def _without_password(url: str) -> str:
     return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
 
 
-async def idp_login(target: Target, browser: Browser, account: Account, mode: str) -> dict:
-    """The browser journey: /authorize, the login pages as they come, the code from the mail, /token."""
+async def authorize(target: Target, browser: Browser, **extra: str) -> tuple[str, str]:
+    """An authorization request (code flow, PKCE S256, state, nonce): the verifier and where it leads."""
     verifier, challenge = pkce()
     query = urlencode({"response_type": "code", "client_id": target.client_id, "redirect_uri": REDIRECT_URI,
                        "scope": target.scope, "state": secrets.token_urlsafe(16), "nonce": secrets.token_urlsafe(16),
-                       "code_challenge": challenge, "code_challenge_method": "S256"})
+                       "code_challenge": challenge, "code_challenge_method": "S256", **extra})
     r = await browser.get(f"{target.meta['authorization_endpoint']}?{query}", expect=(302, 303))
-    location = r.location
+    return verifier, r.location
+
+
+async def idp_login(target: Target, browser: Browser, account: Account, mode: str) -> dict:
+    """The browser journey: /authorize, the login pages as they come, the code from the mail, /token."""
+    verifier, location = await authorize(target, browser)
     mailbox = target.meta["mailbox"]
     for _ in range(12):
         code = code_of(location)
@@ -239,12 +244,7 @@ def start_peer(work: Path, users: int) -> tuple[Server, Target, list[Account]]:
 
 async def peer_login(target: Target, browser: Browser, account: Account, mode: str) -> dict:
     """The peer's own (development) interactions: its login form, its consent form, then /token."""
-    verifier, challenge = pkce()
-    query = urlencode({"response_type": "code", "client_id": target.client_id, "redirect_uri": REDIRECT_URI,
-                       "scope": target.scope, "state": secrets.token_urlsafe(16), "nonce": secrets.token_urlsafe(16),
-                       "code_challenge": challenge, "code_challenge_method": "S256", "prompt": "consent"})
-    r = await browser.get(f"{target.meta['authorization_endpoint']}?{query}", expect=(302, 303))
-    location = r.location
+    verifier, location = await authorize(target, browser, prompt="consent")
     for _ in range(12):
         code = code_of(location)
         if code is not None:
