@@ -63,7 +63,8 @@ def help_page():
 def _finish(flow):
     amr, acr = methods(flow)
     key = policy.user_key(flow.user_id)
-    limits.reset(policy.code_failures(), key)  # a success resets the counters
+    if "code" not in flow.passed:  # a right code has released this counter already (codes.verify)
+        limits.reset(policy.code_failures(), key)  # a success resets the counters
     limits.reset(policy.code_quota(), key)
     if flow.remember_device:
         devices.trust(flow.user_id)
