@@ -54,7 +54,10 @@ def create_app(overrides: dict | None = None) -> Flask:
         n = settings["IDP_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
+    from .csrf_session import CsrfSessionInterface
     from .extensions import csrf, db, migrate
+
+    app.session_interface = CsrfSessionInterface()
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))

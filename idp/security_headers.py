@@ -46,19 +46,33 @@ def allow_form_redirect(uri: str | None) -> None:
         g.idp_form_action_sources = {*g.get("idp_form_action_sources", ()), source}
 
 
+_CSP = (
+    "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; style-src 'self'; "
+    "script-src 'self'; frame-ancestors 'none'; {form_action}; base-uri 'none'"
+)
+_DEFAULT_CSP = _CSP.format(form_action="form-action 'self'")
+_ALWAYS = (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"), ("Referrer-Policy", "no-referrer"))
+#: Endpoints whose answers may be cached: static files, and the public documents (their own Cache-Control).
+_CACHEABLE = frozenset(("static", "oidc.jwks", "oidc.openid_configuration"))
+
+
 def apply(response):
-    """``after_request``: the headers, with the form redirects allowed during this request (then forgotten)."""
-    form_action = " ".join(["form-action 'self'", *sorted(g.pop("idp_form_action_sources", ()))])
+    """``after_request``: the headers, with the form redirects allowed during this request (then forgotten).
+
+    Runs on every response, so it is kept to a few dictionary operations: the usual
+    policy is one string made at import, and a header a view set itself is kept.
+    """
+    sources = g.pop("idp_form_action_sources", None)
+    csp = _CSP.format(form_action=" ".join(["form-action 'self'", *sorted(sources)])) if sources else _DEFAULT_CSP
     h = response.headers
-    h.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; style-src 'self'; "
-        f"script-src 'self'; frame-ancestors 'none'; {form_action}; base-uri 'none'",
-    )
-    h.setdefault("X-Content-Type-Options", "nosniff")
-    h.setdefault("X-Frame-Options", "DENY")
-    h.setdefault("Referrer-Policy", "no-referrer")
-    if request.endpoint not in ("static", "oidc.jwks", "oidc.openid_configuration"):
+    present = {name.lower() for name, _ in h.items()}
+    if "content-security-policy" not in present:
+        h.add("Content-Security-Policy", csp)
+    for name, value in _ALWAYS:
+        if name.lower() not in present:
+            h.add(name, value)
+    if request.endpoint not in _CACHEABLE:
         h["Cache-Control"] = "no-store"
-        h.setdefault("Pragma", "no-cache")
+        if "pragma" not in present:
+            h.add("Pragma", "no-cache")
     return response
