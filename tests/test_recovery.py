@@ -748,3 +748,19 @@ def test_help_page_has_the_checklist_of_the_seed(recovery):
                   "mail le plus récent", "« Votre compte ameli – renouveler mon mot de passe »",
                   "« Votre Assurance Maladie »", "supprimé automatiquement"):
         assert words in text, words
+
+
+def test_per_ip_limits_hook_the_recovery_pages_only(app, web):
+    """Flask-Limiter runs on the forgotten-password pages it limits, and costs nothing elsewhere.
+
+    Its hooks are moved to the recovery blueprint (``idp.recovery.ratelimit``): the
+    limited page still gets its headers, the protocol endpoints and the login pages
+    none, and no app-wide hook of the limiter is left.
+    """
+    limiter = app.extensions["idp_limiter"]
+    app_wide = [*app.before_request_funcs[None], *app.after_request_funcs[None], *app.teardown_request_funcs[None]]
+    assert not [h for h in app_wide if limiter in (getattr(h, "__self__", None), *getattr(h, "args", ()))]
+    assert "X-RateLimit-Limit" in web.get("/mot-de-passe-oublie").headers
+    for path in ("/.well-known/openid-configuration", "/jwks.json", "/connexion"):
+        assert "X-RateLimit-Limit" not in web.get(path).headers, path
+    assert "X-RateLimit-Limit" not in web.post("/token", data={"grant_type": "client_credentials"}).headers
