@@ -1,4 +1,4 @@
-"""What gunicorn serves: ``gunicorn wsgi:app``."""
+"""What the production server serves: ``idp serve`` (granian) imports ``wsgi:app``."""
 
 from idp import create_app
 

@@ -1,6 +1,6 @@
 """idp — the OpenID Connect identity provider of the compte ameli.
 
-``create_app`` is the only entry point: ``wsgi.py`` calls it for gunicorn, the
+``create_app`` is the only entry point: ``wsgi.py`` calls it for the server (``idp serve``), the
 ``idp`` command for the CLI, the tests with their own settings.
 """
 

@@ -29,7 +29,7 @@ SECRET_KEY = secrets.token_urlsafe(32)
 FAST_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 64, "ARGON2_PARALLELISM": 1}
 PASSWORD = "Motdepasse-2024"
 
-pytest_plugins = ["smtp", "login_pages", "recovery_pages", "gunicorn_server", "tcp_proxy"]
+pytest_plugins = ["smtp", "login_pages", "recovery_pages", "served_server", "tcp_proxy"]
 
 
 def free_port() -> int:

@@ -1,6 +1,6 @@
-"""What the multi-worker tests serve with gunicorn: the real app, plus a count of secret checks.
+"""What the multi-worker tests serve (`idp serve`): the real app, plus a count of secret checks.
 
-``gunicorn served_app:app`` (from ``tests/``) serves :func:`idp.create_app`
+``idp serve --app served_app:app`` (from ``tests/``) serves :func:`idp.create_app`
 configured by the ``IDP_*`` variables the fixture sets. When
 ``IDP_TEST_CHECKS_FILE`` names a file, every password verification (Argon2) and
 every security-code comparison appends one line to it (``password`` or

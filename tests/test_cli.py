@@ -788,3 +788,23 @@ def test_users_unlock_lifts_the_reset_mail_block(app, cli):
     r = cli("users", "unlock", value)
     assert r.exit_code == 0 and "Reset-mail quota" in r.output, r.output
     assert limits.locked_until(reset_mail_quota(), policy.nir_key(value)) is None
+
+
+@pytest.mark.parametrize("bind", ["8000", "localhost", "127.0.0.1:http", ":"])
+def test_serve_refuses_a_bind_address_without_a_port(bind):
+    """``idp serve --bind`` is HOST:PORT; anything else is a usage error naming the option, before any server starts."""
+    from click.testing import CliRunner
+
+    from idp.cli import main
+
+    result = CliRunner().invoke(main, ["serve", "--bind", bind])
+    assert result.exit_code == 2, result.output
+    assert "--bind" in result.output and "HOST:PORT" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_serve_access_log_format_has_no_query_string_and_no_referer():
+    from idp.cli.serve import ACCESS_LOG_FORMAT
+
+    assert "%(path)s" in ACCESS_LOG_FORMAT
+    assert "query" not in ACCESS_LOG_FORMAT and "referer" not in ACCESS_LOG_FORMAT.lower()

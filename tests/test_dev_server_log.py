@@ -1,7 +1,7 @@
 """``idp run``: the development server's log shows paths, never query strings.
 
 Authorization requests carry ``login_hint`` (a NIR), logout requests ``id_token_hint``;
-like gunicorn's access log (``gunicorn.conf.py``), werkzeug's request log leaves them out.
+like the production server's access log (``idp serve``), werkzeug's request log leaves them out.
 """
 
 from __future__ import annotations

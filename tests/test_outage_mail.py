@@ -1,7 +1,7 @@
-"""Issue 7 §2: a mail-server outage costs the person nothing, on gunicorn with several workers.
+"""Issue 7 §2: a mail-server outage costs the person nothing, on the production server (`idp serve`) with several workers.
 
 The provider's own SMTP server for each test (aiosmtpd), stopped and started
-again on the same port while gunicorn keeps running:
+again on the same port while the server keeps running:
 
 * security code (steps 1 and 3, case 3's quota): 503 with the French page and
   ``Retry-After``; no quota charged however often the person retries; the code
@@ -69,10 +69,10 @@ def assert_mail_failed_page(r: requests.Response) -> None:
     assert '<html lang="fr">' in r.text
 
 
-def test_security_code_outage_charges_no_quota_and_keeps_the_code_received(gunicorn, rp, make_user, app,
+def test_security_code_outage_charges_no_quota_and_keeps_the_code_received(served, rp, make_user, app,
                                                                             own_smtp):
     user = make_user()
-    journey = Journey(gunicorn.url, Browser(own_smtp["server"]), rp[0], rp[1])
+    journey = Journey(served.url, Browser(own_smtp["server"]), rp[0], rp[1])
     journey.up_to_code_entry(user)
     code = journey.code(user.email)
     charged = quota_limit(user.id).count
@@ -86,7 +86,7 @@ def test_security_code_outage_charges_no_quota_and_keeps_the_code_received(gunic
     assert quota_limit(user.id).count == charged and quota_limit(user.id).locked_until is None
 
     # Another login of the account, step 1 during the outage: the same page, nothing counted.
-    other = Journey(gunicorn.url, requests.Session(), rp[0], rp[1])
+    other = Journey(served.url, requests.Session(), rp[0], rp[1])
     other.start()
     other.password(user)
     assert_mail_failed_page(other.request_code())
@@ -98,9 +98,9 @@ def test_security_code_outage_charges_no_quota_and_keeps_the_code_received(gunic
     journey.callback(journey.enter_code(code))
 
 
-def test_email_validation_outage_keeps_the_link_received(gunicorn, rp, make_user, own_smtp):
+def test_email_validation_outage_keeps_the_link_received(served, rp, make_user, own_smtp):
     user = make_user(email_verified=False)
-    journey = Journey(gunicorn.url, requests.Session(), rp[0], rp[1])
+    journey = Journey(served.url, requests.Session(), rp[0], rp[1])
     journey.start()
     journey.password(user)
     r = journey.post({"action": "resend-validation"})
@@ -127,9 +127,9 @@ def reset_quota_count(nir_typed: str) -> int:
     return rows[0].count if rows else 0
 
 
-def test_reset_link_outage_charges_nothing_and_keeps_the_link_received(gunicorn, make_user, own_smtp):
+def test_reset_link_outage_charges_nothing_and_keeps_the_link_received(served, make_user, own_smtp):
     user = make_user()
-    recovery = Recovery(gunicorn.url, Browser(own_smtp["server"]), own_smtp["server"])
+    recovery = Recovery(served.url, Browser(own_smtp["server"]), own_smtp["server"])
     link = recovery.request_link(user)
     assert reset_quota_count(user.nir) == 1
 
@@ -152,9 +152,9 @@ class _RefusingHandler:
         return "451 4.3.0 Mail queue full, try again later"
 
 
-def test_reset_mail_refused_after_the_check_gives_the_quota_back(gunicorn, make_user, own_smtp):
+def test_reset_mail_refused_after_the_check_gives_the_quota_back(served, make_user, own_smtp):
     user = make_user()
-    recovery = Recovery(gunicorn.url, Browser(own_smtp["server"]), own_smtp["server"])
+    recovery = Recovery(served.url, Browser(own_smtp["server"]), own_smtp["server"])
     link = recovery.request_link(user)
     [first] = fresh(select(PasswordReset).where(PasswordReset.user_id == user.id))
 

@@ -3,7 +3,7 @@
 The per-IP limits of the forgotten-password journey live in Redis
 (``IDP_RATE_LIMIT_STORAGE_URI=redis://…``) when several workers serve; the quota
 of reset mails per NIR (case 2) lives in the database. On the real server
-(gunicorn, 2 workers × 4 threads) with a redis-server of the test's own on a free
+(``idp serve``: granian, 2 workers × 4 threads) with a redis-server of the test's own on a free
 port:
 
 * while Redis answers, the per-IP limit is shared by the workers and enforced;
@@ -14,8 +14,8 @@ port:
   each request that skipped its limit is one WARNING line, without a traceback;
 * Redis back (same port): the limits apply again, without a restart.
 
-gunicorn runs with ``--capture-output`` so that anything a worker writes to
-stderr, a library's traceback included, is in the error log the test reads.
+Anything a worker writes to stderr, a library's traceback included, is in the
+server's log the test reads.
 """
 
 from __future__ import annotations
@@ -38,8 +38,6 @@ from recovery_pages import ANSWER, SENT, START, Recovery, handle_of
 
 CAPTCHA_LIMIT = 4  # per minute and per IP: pages and images of the CAPTCHA
 LOG_LINE = "WARNING in ratelimit: Rate limit storage unavailable ("
-GUNICORN_INFO = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \[\d+\] \[INFO\] ")
-ACCESS_STATUS = re.compile(r'" (\d{3}) ')
 
 
 class RedisServer:
@@ -100,8 +98,7 @@ def settings(redis_server):
 
 
 def app_log_lines(server) -> list[str]:
-    text = server.error_log.read_text(errors="replace") if server.error_log.exists() else ""
-    return [line for line in text.splitlines() if line.strip() and not GUNICORN_INFO.match(line)]
+    return server.app_lines()
 
 
 def captcha_page(url: str, session: requests.Session) -> tuple[requests.Response, requests.Response]:
@@ -123,8 +120,8 @@ def limits_enforced(url: str, new_browser) -> bool:
 
 
 def test_redis_down_the_pages_answer_the_nir_quota_holds_and_each_request_is_one_log_line(
-        app, redis_server, make_gunicorn, new_browser, mailbox, make_user):
-    server = make_gunicorn(extra_env={"GUNICORN_CMD_ARGS": "--capture-output"})
+        app, redis_server, make_served, new_browser, mailbox, make_user):
+    server = make_served()
     user = make_user()
     nir_typed, email = user.nir, user.email
     quota = app.config["IDP_RESET_MAIL_QUOTA"]
@@ -183,7 +180,7 @@ def test_redis_down_the_pages_answer_the_nir_quota_holds_and_each_request_is_one
     assert len(lines) == skipped, (len(lines), skipped)
     assert all("redis.ConnectionError" in line for line in lines), lines[0]
     assert "Traceback" not in server.logs()
-    statuses = [int(m.group(1)) for m in ACCESS_STATUS.finditer(server.access_log.read_text())]
+    statuses = server.statuses()
     assert not [s for s in statuses if s >= 500], statuses
 
     # Redis back on its port (empty): the limits apply again, in the same workers.

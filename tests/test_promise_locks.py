@@ -1,4 +1,4 @@
-"""Issue 7 §1: locks and quotas that cannot be raced, on gunicorn with 2 workers × 4 threads.
+"""Issue 7 §1: locks and quotas that cannot be raced, on the production server (`idp serve`) with 2 workers × 4 threads.
 
 Every counted thing is reserved by one atomic statement before the work it
 guards (:func:`idp.limits.reserve`). Each test fires its requests at the same
@@ -52,13 +52,13 @@ def clones(browser: requests.Session, n: int) -> list[requests.Session]:
 
 
 @pytest.mark.parametrize("round_", range(3))
-def test_case6_parallel_passwords_verify_no_more_than_the_rule(gunicorn, rp, make_user, app, round_):
+def test_case6_parallel_passwords_verify_no_more_than_the_rule(served, rp, make_user, app, round_):
     """N passwords for one NIR at once, the right one at a random place among N - 1 wrong ones."""
     user = make_user()
     limit = app.config["IDP_MAX_PASSWORD_FAILURES"]
     right_at = random.randrange(N)
-    started = journeys(gunicorn, rp, N)
-    gunicorn.reset_checks()
+    started = journeys(served, rp, N)
+    served.reset_checks()
     posts = [(j.browser, j.step_url, {"csrf_token": csrf_token(page.text), "nir": user.nir,
                                       "password": PASSWORD if i == right_at else WRONG})
              for i, (j, page) in enumerate(started)]
@@ -67,7 +67,7 @@ def test_case6_parallel_passwords_verify_no_more_than_the_rule(gunicorn, rp, mak
     statuses = Counter(r.status_code for r in responses)
     assert set(statuses) <= {303, 401, 429}, statuses  # never a 500
     accepted = [i for i, r in enumerate(responses) if r.status_code == 303]
-    verified = gunicorn.checks("password")
+    verified = served.checks("password")
     assert accepted in ([], [right_at])
     if accepted:
         # The right password was one of the attempts of its lock period; its success starts a new
@@ -77,52 +77,52 @@ def test_case6_parallel_passwords_verify_no_more_than_the_rule(gunicorn, rp, mak
         assert verified <= limit, verified
         assert statuses[401] <= limit - 1
         # The allowance is used up: the right password, sent now, is refused like any other, unverified.
-        journey = Journey(gunicorn.url, requests.Session(), rp[0], rp[1])
+        journey = Journey(served.url, requests.Session(), rp[0], rp[1])
         journey.start()
         r = journey.password(user)
         assert r.status_code == 429 and "bloquée" in page_text(r.text)
-        assert gunicorn.checks("password") == verified
+        assert served.checks("password") == verified
 
 
-def test_case6_fifty_parallel_wrong_passwords_verify_exactly_the_rule(gunicorn, rp, make_user, app):
+def test_case6_fifty_parallel_wrong_passwords_verify_exactly_the_rule(served, rp, make_user, app):
     user = make_user()
     limit = app.config["IDP_MAX_PASSWORD_FAILURES"]
-    started = journeys(gunicorn, rp, 50)
-    gunicorn.reset_checks()
+    started = journeys(served, rp, 50)
+    served.reset_checks()
     responses = race([(j.browser, j.step_url, {"csrf_token": csrf_token(page.text), "nir": user.nir,
                                                 "password": WRONG}) for j, page in started])
     assert Counter(r.status_code for r in responses) == {401: limit - 1, 429: 50 - (limit - 1)}
-    assert gunicorn.checks("password") == limit
+    assert served.checks("password") == limit
 
 
 @pytest.mark.parametrize("round_", range(2))
-def test_case5_parallel_codes_are_compared_no_more_than_the_rule(gunicorn, rp, make_user, app, mailbox, round_):
+def test_case5_parallel_codes_are_compared_no_more_than_the_rule(served, rp, make_user, app, mailbox, round_):
     """N codes submitted at once in one login, the right one at a random place."""
     user = make_user()
     limit = app.config["IDP_MAX_CODE_FAILURES"]
-    journey = Journey(gunicorn.url, Browser(mailbox), rp[0], rp[1])
+    journey = Journey(served.url, Browser(mailbox), rp[0], rp[1])
     page = journey.up_to_code_entry(user)
     code = journey.code(user.email)
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
     right_at = random.randrange(30)
     sessions = clones(journey.browser, 30)
-    gunicorn.reset_checks()
+    served.reset_checks()
     responses = race([(s, journey.step_url, {"csrf_token": csrf_token(page.text),
                                              "code": code if i == right_at else wrong})
                       for i, s in enumerate(sessions)])
 
     statuses = Counter(r.status_code for r in responses)
     assert set(statuses) <= {303, 400, 401, 429}, statuses
-    assert gunicorn.checks("code") <= limit
+    assert served.checks("code") <= limit
     accepted = [i for i, r in enumerate(responses) if r.status_code == 303 and "/connexion" not in r.headers["Location"]]
     assert accepted in ([], [right_at])
     assert statuses[401] <= limit - 1
 
 
-def test_case3_parallel_code_requests_send_no_more_than_the_quota(gunicorn, rp, make_user, app, mailbox):
+def test_case3_parallel_code_requests_send_no_more_than_the_quota(served, rp, make_user, app, mailbox):
     user = make_user()
     quota = app.config["IDP_CODE_QUOTA"]
-    journey = Journey(gunicorn.url, Browser(mailbox), rp[0], rp[1])
+    journey = Journey(served.url, Browser(mailbox), rp[0], rp[1])
     page = journey.up_to_code_entry(user)  # the first code: one of the quota
     sessions = clones(journey.browser, 30)
     responses = race([(s, journey.step_url, {"csrf_token": csrf_token(page.text), "action": "resend"})
@@ -134,10 +134,10 @@ def test_case3_parallel_code_requests_send_no_more_than_the_quota(gunicorn, rp, 
     assert len(mailbox.to(user.email)) == quota
 
 
-def test_case1_parallel_validation_mails_stay_within_the_code_quota(gunicorn, rp, make_user, app, mailbox):
+def test_case1_parallel_validation_mails_stay_within_the_code_quota(served, rp, make_user, app, mailbox):
     user = make_user(email_verified=False)
     quota = app.config["IDP_CODE_QUOTA"]
-    journey = Journey(gunicorn.url, requests.Session(), rp[0], rp[1])
+    journey = Journey(served.url, requests.Session(), rp[0], rp[1])
     journey.start()
     page = journey.password(user)
     assert "Votre adresse mail doit être validée" in page_text(page.text)
@@ -159,14 +159,14 @@ class TestResetMailQuota:
                 "RATE_LIMIT_CAPTCHA": "1000 per minute"}
 
     @pytest.mark.parametrize("matching", [True, False], ids=["account", "no-account"])
-    def test_case2_parallel_requests_mail_no_more_than_the_quota(self, gunicorn, make_user, app, mailbox, matching):
+    def test_case2_parallel_requests_mail_no_more_than_the_quota(self, served, make_user, app, mailbox, matching):
         user = make_user()
         quota = app.config["IDP_RESET_MAIL_QUOTA"]
         posts = []
         for _ in range(30):
             browser = requests.Session()
-            page = browser.get(gunicorn.url + START, timeout=10)
-            posts.append((browser, gunicorn.url + START, {
+            page = browser.get(served.url + START, timeout=10)
+            posts.append((browser, served.url + START, {
                 "csrf_token": csrf_token(page.text), "captcha_handle": handle_of(page.text), "captcha": ANSWER,
                 "nir": user.nir, "birth_date": BORN if matching else "13/05/1985"}))
         responses = race(posts)

@@ -1,13 +1,13 @@
 """Issue 7 §3: no secret where it does not belong — the logs of a whole day's journeys, grepped.
 
-gunicorn (``gunicorn.conf.py`` of the repository, 2 workers) serves the provider
+The production server (``idp serve``, 2 workers) serves the provider
 with every application log line on (INFO). Then, as people and relying parties
 would: a login with ``login_hint`` (the NIR) in the authorization request, the
 password, the security code and « J'utilise mon ordinateur personnel », the code
 exchanged for tokens, userinfo, a refresh, logout by POST with ``id_token_hint``;
 the forgotten-password journey to its end; an e-mail validation link. Every
-secret issued or typed on the way is then looked for in the access log, the
-error log and the application's log lines: none may be there.
+secret issued or typed on the way is then looked for in everything the server
+wrote (its own lines, the access log, the application's log): none may be there.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ def settings():
 
 
 @pytest.fixture
-def logged_server(make_gunicorn):
-    return make_gunicorn(extra_env={"IDP_TEST_LOG_LEVEL": "INFO"})
+def logged_server(make_served):
+    return make_served(extra_env={"IDP_TEST_LOG_LEVEL": "INFO"})
 
 
 def test_no_secret_of_a_whole_journey_reaches_a_log(logged_server, rp, make_user, mailbox):

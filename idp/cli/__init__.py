@@ -27,3 +27,13 @@ def _create_app():
 @click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False, add_version_option=False)
 def main() -> None:
     """Administer the idp OpenID Provider."""
+
+
+def _add_serve() -> None:
+    """``idp serve`` belongs to the group itself: the server's master process never builds the app."""
+    from .serve import serve
+
+    main.add_command(serve)
+
+
+_add_serve()

@@ -20,7 +20,7 @@ class PathOnlyRequestHandler(WSGIRequestHandler):
     """werkzeug's request handler, whose log lines never show a query string.
 
     Authorization requests carry ``login_hint`` (a NIR) and logout requests
-    ``id_token_hint``: like the gunicorn access log (``gunicorn.conf.py``), the
+    ``id_token_hint``: like the production access log (``idp serve``), the
     development server logs the method and the path only. Every line goes
     through :meth:`log`, the request lines and the errors about a malformed
     request line (which quote it) alike.
@@ -48,7 +48,7 @@ def init_command() -> None:
 @click.option("--port", default=5000, show_default=True, type=int)
 @with_appcontext
 def run_command(host: str, port: int) -> None:
-    """Development server (production: gunicorn wsgi:app)."""
+    """Development server (production: idp serve)."""
     from werkzeug.serving import run_simple
 
     # Flask ignores app.run() under its own CLI; serve the app directly.

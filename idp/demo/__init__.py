@@ -13,7 +13,7 @@ registered the demo relying party and created the demo accounts:
 
 The relying party calls the provider's token and userinfo endpoints over HTTP,
 on the same server, while it answers ``/demo/callback``: serve it with threads
-(``idp run`` is threaded; with gunicorn, ``--threads 2`` or more than one worker).
+(``idp run`` is threaded; with ``idp serve``, ``--threads 2`` or more than one worker).
 
 Modules: :mod:`.accounts` (demo people), :mod:`.credentials` (the client's
 credentials file), :mod:`.rp` (the Authlib client and its own cookie),

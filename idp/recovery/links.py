@@ -55,7 +55,7 @@ def send_later(job: Callable[[], None], delay: float = 0.0) -> None:
 
     So the time a response takes says nothing about whether a mail was sent
     (no account enumeration by timing), and a slow mail server slows no page.
-    The pool is made per process, after a fork (gunicorn workers).
+    The pool is made per process, after a fork (the server's workers).
     """
     pid = os.getpid()
     with _senders_lock:
