@@ -5,7 +5,7 @@ PORT   ?= 5000
 HOST   ?= 127.0.0.1
 BIN     = $(VENV)/bin
 
-.PHONY: install run test bench bench-peer bench-steps chromium
+.PHONY: install run test bench bench-peer bench-scale bench-sweep bench-steps chromium
 
 $(BIN)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,19 @@ bench: $(BIN)/.bench-installed
 bench-peer: $(BIN)/.bench-installed
 	cd bench/peer && npm install --no-audit --no-fund --silent
 	taskset -c 1 $(BIN)/python bench/run.py --target both --database $(or $(BENCH_DATABASE_URL),$(BACKEND)) $(BENCH_ARGS)
+
+## make bench-scale: the scenarios on 10k, then on 1M filler accounts and as many live tokens (bench/seed.py),
+## each on a freshly recreated database, printed side by side; SCALE=10k,100k,1M for other sizes.
+SCALE ?= 10k,1M
+
+bench-scale: $(BIN)/.bench-installed
+	taskset -c 1 $(BIN)/python bench/run.py --database $(or $(BENCH_DATABASE_URL),$(BACKEND)) --scale $(SCALE) $(BENCH_ARGS)
+
+## make bench-sweep: the scenarios at 4, 16 and 64 concurrent clients, side by side; CLIENTS=... for others.
+CLIENTS ?= 4,16,64
+
+bench-sweep: $(BIN)/.bench-installed
+	taskset -c 1 $(BIN)/python bench/run.py --database $(or $(BENCH_DATABASE_URL),$(BACKEND)) --clients $(CLIENTS) $(BENCH_ARGS)
 
 ## make bench-steps: in-process timings of each step of a login (scripts/bench.py).
 bench-steps: install

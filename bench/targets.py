@@ -101,11 +101,14 @@ def database_url(choice: str, work: Path) -> tuple[str, str]:
     return url, "postgresql"
 
 
-def prepare_idp(env: dict[str, str], users: int) -> tuple[list[Account], str, str]:
-    """``idp init`` (migrations, signing keys), then the accounts and a confidential client.
+def prepare_idp(env: dict[str, str], users: int, filler_accounts: int = 0,
+                filler_tokens: int = 0) -> tuple[list[Account], str, str, dict]:
+    """``idp init`` (migrations, signing keys), the accounts and a confidential client, then the filler rows.
 
     Every account gets the same Argon2id hash at the production cost (one hash
     computed, not one per account): a verification costs the same whatever the salt.
+    The filler accounts and live tokens (:mod:`seed`) only make the tables as large
+    as in service; the seconds their loading took are returned.
     """
     os.environ.update(env)
     from flask_migrate import upgrade
@@ -137,30 +140,46 @@ def prepare_idp(env: dict[str, str], users: int) -> tuple[list[Account], str, st
         db.session.add(client)
         db.session.commit()
         client_id = client.client_id
+        seeding = {}
+        if filler_accounts or filler_tokens:
+            from seed import seed
+
+            print(f"Seeding {filler_accounts:,} filler accounts and {filler_tokens:,} live tokens...", flush=True)
+            seeding = seed(filler_accounts, filler_tokens, password_hash=password_hash, client_pk=client.id,
+                           scope=SCOPE)
+            print("Seeded in " + ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in seeding.items()))
         db.engine.dispose()
-    return accounts, client_id, secret
+    return accounts, client_id, secret, seeding
 
 
-def start_idp(database: str, mail_url: str, work: Path, users: int) -> tuple[Server, Target, list[Account]]:
-    port = free_port()
-    url, backend = database_url(database, work)
+def idp_environment(database_url: str, issuer: str, mail_url: str) -> dict[str, str]:
+    """The server's environment: fresh secrets, and the production Argon2 cost whatever the shell says."""
     env = {
         **os.environ,
-        "IDP_DATABASE_URL": url,
-        "IDP_ISSUER": f"http://127.0.0.1:{port}",
+        "IDP_DATABASE_URL": database_url,
+        "IDP_ISSUER": issuer,
         "IDP_SECRET_KEY": secrets.token_urlsafe(32),
         "IDP_KEY_SECRET": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         "IDP_MAIL_URL": mail_url,
     }
     for name in [n for n in env if n.startswith("IDP_ARGON2_") or n == "IDP_TESTING"]:
-        del env[name]  # the production cost, whatever the shell says
-    accounts, client_id, secret = prepare_idp({k: v for k, v in env.items() if k.startswith("IDP_")}, users)
+        del env[name]
+    return env
+
+
+def start_idp(database: str, mail_url: str, work: Path, users: int, filler_accounts: int = 0,
+              filler_tokens: int = 0) -> tuple[Server, Target, list[Account]]:
+    port = free_port()
+    url, backend = database_url(database, work)
+    env = idp_environment(url, f"http://127.0.0.1:{port}", mail_url)
+    accounts, client_id, secret, seeding = prepare_idp({k: v for k, v in env.items() if k.startswith("IDP_")}, users,
+                                                       filler_accounts, filler_tokens)
     # As production serves it; gunicorn.conf.py is read from the repository root, the flags win.
     argv = [str(BIN / "gunicorn"), "wsgi:app", "--workers", "1", "--threads", "4", "--bind", f"127.0.0.1:{port}"]
     server = Server(argv, env, ROOT, work / "gunicorn.log")
     target = Target("idp", f"http://127.0.0.1:{port}", client_id, secret, SCOPE, idp_login,
                     meta={"backend": backend, "database_url": _without_password(url),
-                          "device_cookies": ["idp_device"], "server": " ".join(argv)})
+                          "device_cookies": ["idp_device"], "server": " ".join(argv), "seeding_s": seeding})
     return server, target, accounts
 
 
