@@ -36,7 +36,7 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "The browser tests need Chromium: sudo apt-get install chromium" >&2; exit 1; fi; fi
 
-## make bench: load benchmark (bench/run.py): gunicorn on core 0, 16 clients on core 1, production Argon2.
+## make bench: load benchmark (bench/run.py): idp serve (granian) on core 0, 16 clients on core 1, production Argon2.
 ## BACKEND=postgresql for PostgreSQL (database bench_h, recreated), BENCH_DATABASE_URL=... for another one;
 ## BENCH_ARGS="--duration 20 --clients 64" for the rest (bench/run.py --help).
 BACKEND ?= sqlite

@@ -1,6 +1,6 @@
 """Load benchmark: the provider served as production serves it, on one core, under N concurrent clients.
 
-The server (gunicorn ``wsgi:app --workers 1 --threads 4``, or the peer) is
+The server (``idp serve --workers 1 --threads 4``: granian, or the peer) is
 pinned to core 0, this load generator and its SMTP server to core 1. Per
 scenario: seeding (logins whose tokens the scenario uses), a warm-up, then a
 timed window; requests/s, logins/s, p50/p95/p99 and errors are printed as a
@@ -258,7 +258,7 @@ def save(target, run: Run, results: dict, args, argon2: dict, idle: dict, memory
     path = RESULTS / f"{now:%Y-%m-%d}-{backend}.jsonl"
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
     # Uncommitted changes under idp/ are what was served: the commit alone would not say so.
-    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "idp", "wsgi.py", "gunicorn.conf.py"],
+    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "idp", "wsgi.py"],
                                 capture_output=True, text=True, cwd=ROOT).stdout.strip())
     common = {
         "at": now.isoformat(timespec="seconds"), "target": target.name, "backend": backend, "commit": commit,

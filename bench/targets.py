@@ -1,4 +1,4 @@
-"""The servers under load: the provider served by gunicorn, and the peer (panva's oidc-provider).
+"""The servers under load: the provider served by `idp serve` (granian), and the peer (panva's oidc-provider).
 
 Each is started pinned to core 0 (``taskset -c 0``) on a free port, with a
 throw-away database (the provider) or its in-memory adapter (the peer), and
@@ -46,7 +46,7 @@ class Server:
                                         stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True)
 
     def worker_pid(self) -> int:
-        """The process serving requests: gunicorn's one worker, or the process itself."""
+        """The process serving requests: the server's one worker, or the process itself."""
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
         pids = children.read_text().split() if children.exists() else []
         return int(pids[0]) if pids else self.process.pid
@@ -174,9 +174,9 @@ def start_idp(database: str, mail_url: str, work: Path, users: int, filler_accou
     env = idp_environment(url, f"http://127.0.0.1:{port}", mail_url)
     accounts, client_id, secret, seeding = prepare_idp({k: v for k, v in env.items() if k.startswith("IDP_")}, users,
                                                        filler_accounts, filler_tokens)
-    # As production serves it; gunicorn.conf.py is read from the repository root, the flags win.
-    argv = [str(BIN / "gunicorn"), "wsgi:app", "--workers", "1", "--threads", "4", "--bind", f"127.0.0.1:{port}"]
-    server = Server(argv, env, ROOT, work / "gunicorn.log")
+    # As production serves it: `idp serve` (granian, access log on), one worker of four threads.
+    argv = [str(BIN / "idp"), "serve", "--workers", "1", "--threads", "4", "--bind", f"127.0.0.1:{port}"]
+    server = Server(argv, env, ROOT, work / "server.log")
     target = Target("idp", f"http://127.0.0.1:{port}", client_id, secret, SCOPE, idp_login,
                     meta={"backend": backend, "database_url": _without_password(url),
                           "device_cookies": ["idp_device"], "server": " ".join(argv), "seeding_s": seeding})
