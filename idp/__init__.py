@@ -24,7 +24,8 @@ def _engine_options(settings: dict) -> dict:
     return options
 
 
-def create_app(overrides: dict | None = None) -> Flask:
+def create_app(overrides: dict | None = None, *, migrations: bool = True) -> Flask:
+    """The app; ``migrations=False`` leaves out Flask-Migrate (the served app, see ``wsgi.py``)."""
     app = Flask(
         __name__,
         template_folder=str(ROOT / "templates"),
@@ -55,12 +56,13 @@ def create_app(overrides: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
     from .csrf_session import CsrfSessionInterface
-    from .extensions import csrf, db, migrate
+    from .extensions import csrf, db, init_migrations
 
     app.session_interface = CsrfSessionInterface()
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))
+    if migrations:
+        init_migrations(app)
     csrf.init_app(app)
 
     from . import errors, oidc, security_headers, sessions, timefmt

@@ -1,8 +1,10 @@
-"""Flask extensions, created once and bound to the app in the factory."""
+"""Flask extensions, created once and bound to the app in the factory.
+
+Flask-Migrate (alembic) is not among them: see :func:`init_migrations`.
+"""
 
 import sqlite3
 
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import event
@@ -15,7 +17,6 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
 csrf = CSRFProtect()
 
 
@@ -36,3 +37,16 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+
+
+def init_migrations(app) -> None:
+    """Flask-Migrate, for the commands that change the schema (``idp init``, ``idp db``).
+
+    Only the command line and the tests register it: the served app never migrates,
+    and alembic weighs 10 MiB in every worker (``wsgi.py`` creates the app without it).
+    """
+    from pathlib import Path
+
+    from flask_migrate import Migrate
+
+    Migrate(app, db, directory=str(Path(__file__).parent / "migrations"))

@@ -7,7 +7,6 @@ import re
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from flask_migrate import upgrade
 from werkzeug.serving import WSGIRequestHandler
 
 from .. import config
@@ -34,6 +33,8 @@ class PathOnlyRequestHandler(WSGIRequestHandler):
 @with_appcontext
 def init_command() -> None:
     """Apply migrations and create the signing keys if there are none (idempotent)."""
+    from flask_migrate import upgrade  # here, not at import: the served app never loads alembic
+
     from ..oidc import keys
 
     if not current_app.config.get("IDP_KEY_SECRET"):
