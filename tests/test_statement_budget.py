@@ -84,7 +84,7 @@ BUDGET: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
     "POST /connexion code request (step 1: sends the mail)":              ((9, 3),   (9, 3)),
     "GET /connexion (step 3: code page)":                                 ((2, 1),   (2, 1)),
     "POST /connexion code (step 3: answers the relying party)":           ((13, 2),  (13, 2)),
-    "POST /token authorization_code":                                     ((5, 1),   (5, 1)),
+    "POST /token authorization_code":                                     ((3, 1),   (3, 1)),
     "GET /userinfo":                                                      ((1, 0),   (1, 0)),
     "POST /introspect":                                                   ((1, 0),   (1, 0)),
     "POST /token refresh_token":                                          ((3, 1),   (3, 1)),

@@ -236,8 +236,7 @@ class BearerProtector(ResourceProtector):
 
 class AccessTokenValidator(BearerTokenValidator):
     def authenticate_token(self, token_string: str):
-        token = TokenStore.find(token_string, "access_token")
-        return token if token is not None and token.matched == "access_token" else None
+        return TokenStore.find_access(token_string) if len(token_string) <= 256 else None
 
     def validate_token(self, token, scopes, request):
         if token is not None and token.user is None:
