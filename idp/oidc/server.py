@@ -20,7 +20,7 @@ from authlib.oauth2.rfc6750 import (
     InvalidTokenError,
 )
 from authlib.oauth2.rfc9207 import IssuerParameter
-from flask import current_app, make_response, render_template
+from flask import current_app, g, make_response, render_template
 from sqlalchemy import select
 
 from .. import crypto
@@ -193,6 +193,7 @@ def authenticating_client(client_id: str | None) -> Client | None:
     now = time.monotonic()
     entry = cache.get(client_id)
     if entry is not None and entry[0] > now:
+        g.idp_authenticated_client = entry[1]
         return entry[1]
     client = find_client(client_id)
     if client is None:
@@ -202,7 +203,17 @@ def authenticating_client(client_id: str | None) -> Client | None:
         cache.clear()
     client = _detached_copy(client)
     cache[client_id] = (now + lifetime, client)
+    g.idp_authenticated_client = client
     return client
+
+
+def forget_client() -> str | None:
+    """Drop the client this request authenticated from the cache; its ``client_id``, if any."""
+    client = getattr(g, "idp_authenticated_client", None)
+    if client is not None:
+        current_app.extensions.get("idp_clients", {}).pop(client.client_id, None)
+        return client.client_id
+    return None
 
 
 def _detached_copy(client: Client) -> Client:
