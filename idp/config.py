@@ -69,6 +69,9 @@ SETTINGS: list[Setting] = [
     Setting("KEY_CACHE_SECONDS", 5, "How long each process keeps its view of the signing keys (JWKS, active key), "
             "seconds: a rotation made elsewhere is seen everywhere within this delay (0: read at every request).",
             int),
+    Setting("CLIENT_CACHE_SECONDS", 5, "How long each process keeps a client it authenticated on the token, "
+            "introspection and revocation endpoints, seconds: a client removed or changed elsewhere is seen everywhere "
+            "within this delay (0: read at every request). The authorization endpoint always reads the client.", int),
     Setting("SIGNING_ALG", "RS256", "Default ID token signing algorithm (RS256 or ES256; per client override).", str),
     # --- Sessions --------------------------------------------------------------------
     Setting("LOGIN_FLOW_LIFETIME", 1800, "How long a login in progress stays usable, seconds.", int),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from authlib.oauth2.rfc6749 import AuthorizationCodeMixin, TokenMixin
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, update
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, bindparam, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -41,24 +41,12 @@ class Grant(db.Model):
 
     @classmethod
     def revoke(cls, grant_id: int) -> None:
-        db.session.execute(
-            update(cls).where(cls.id == grant_id, cls.revoked_at.is_(None)).values(revoked_at=utcnow())
-        )
+        db.session.connection().execute(_REVOKE_GRANT, {"grant_id": grant_id, "now": utcnow()})
 
 
-class AuthorizationCode(db.Model, AuthorizationCodeMixin):
-    __tablename__ = "authorization_codes"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    code_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
-    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
-    redirect_uri: Mapped[str] = mapped_column(String(2048))
-    code_challenge: Mapped[str] = mapped_column(String(128))
-    code_challenge_method: Mapped[str] = mapped_column(String(10))
-    expires_at: Mapped[datetime] = mapped_column(DateTime)
-    used_at: Mapped[datetime | None] = mapped_column(DateTime)
-
-    grant: Mapped[Grant] = relationship()
+class CodeState(AuthorizationCodeMixin):
+    """What the code grant asks of a code: for the model and for the plain record of the token
+    endpoint (:class:`idp.oidc.store.CodeRecord`); both have the code's columns and ``grant``."""
 
     def is_expired(self) -> bool:
         return utcnow() >= self.expires_at
@@ -83,35 +71,30 @@ class AuthorizationCode(db.Model, AuthorizationCodeMixin):
 
     def claim(self) -> bool:
         """Mark the code used; True for exactly one caller, however many race."""
-        result = db.session.execute(
-            update(AuthorizationCode)
-            .where(AuthorizationCode.id == self.id, AuthorizationCode.used_at.is_(None))
-            .values(used_at=utcnow())
-        )
+        result = db.session.connection().execute(_CLAIM_CODE, {"code_id": self.id, "now": utcnow()})
         return result.rowcount == 1
 
 
-class Token(db.Model, TokenMixin):
-    __tablename__ = "tokens"
+class AuthorizationCode(db.Model, CodeState):
+    __tablename__ = "authorization_codes"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
-    grant_id: Mapped[int | None] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    access_token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
-    refresh_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
-    scope: Mapped[str] = mapped_column(String(500), default="")
-    issued_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    expires_in: Mapped[int] = mapped_column(Integer)
-    refresh_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
-    access_revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
-    refresh_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
+    redirect_uri: Mapped[str] = mapped_column(String(2048))
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    code_challenge_method: Mapped[str] = mapped_column(String(10))
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime)
 
-    client: Mapped[Client] = relationship()
-    grant: Mapped[Grant | None] = relationship()
-    user: Mapped[User | None] = relationship()
+    grant: Mapped[Grant] = relationship()
 
-    # --- state --------------------------------------------------------------------
+
+class TokenState(TokenMixin):
+    """A token's state and Authlib's ``TokenMixin``: for the model and for the plain record the
+    protocol endpoints use (:class:`idp.oidc.store.TokenRecord`); both have the token's columns,
+    ``grant``, ``user`` and ``client``."""
+
     @property
     def expires_at(self) -> datetime:
         return self.issued_at + timedelta(seconds=self.expires_in)
@@ -136,10 +119,12 @@ class Token(db.Model, TokenMixin):
 
     def claim_refresh(self) -> bool:
         """Consume the refresh token; True for exactly one caller."""
-        result = db.session.execute(
-            update(Token).where(Token.id == self.id, Token.refresh_used_at.is_(None)).values(refresh_used_at=utcnow())
-        )
+        result = db.session.connection().execute(_CLAIM_REFRESH, {"token_id": self.id, "now": utcnow()})
         return result.rowcount == 1
+
+    def revoke_access(self) -> None:
+        """Revoke the access token (kept, marked, so that introspection says it is inactive)."""
+        db.session.connection().execute(_REVOKE_ACCESS, {"token_id": self.id, "now": utcnow()})
 
     # --- Authlib TokenMixin ----------------------------------------------------------
     def check_client(self, client) -> bool:
@@ -160,3 +145,45 @@ class Token(db.Model, TokenMixin):
     @property
     def issued_at_epoch(self) -> int:
         return epoch(self.issued_at)
+
+
+class Token(db.Model, TokenState):
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    grant_id: Mapped[int | None] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    access_token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    refresh_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
+    scope: Mapped[str] = mapped_column(String(500), default="")
+    issued_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_in: Mapped[int] = mapped_column(Integer)
+    refresh_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    access_revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    refresh_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    client: Mapped[Client] = relationship()
+    grant: Mapped[Grant | None] = relationship()
+    user: Mapped[User | None] = relationship()
+
+
+# The single-use and revocation UPDATEs, built once: Core statements on the tables (no ORM
+# session synchronisation), executed on the session's connection, in its transaction.
+_grants, _codes, _tokens = Grant.__table__, AuthorizationCode.__table__, Token.__table__
+_REVOKE_GRANT = (
+    update(_grants).where(_grants.c.id == bindparam("grant_id"), _grants.c.revoked_at.is_(None))
+    .values(revoked_at=bindparam("now"))
+)
+_CLAIM_CODE = (
+    update(_codes).where(_codes.c.id == bindparam("code_id"), _codes.c.used_at.is_(None))
+    .values(used_at=bindparam("now"))
+)
+_REVOKE_ACCESS = (
+    update(_tokens).where(_tokens.c.id == bindparam("token_id"), _tokens.c.access_revoked_at.is_(None))
+    .values(access_revoked_at=bindparam("now"))
+)
+_CLAIM_REFRESH = (
+    update(_tokens).where(_tokens.c.id == bindparam("token_id"), _tokens.c.refresh_used_at.is_(None))
+    .values(refresh_used_at=bindparam("now"))
+)

@@ -17,15 +17,15 @@ from authlib.oidc.core.grants import OpenIDCode, OpenIDToken
 from authlib.oidc.core.grants.util import validate_request_prompt
 from flask import current_app
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 
 from .. import crypto
 from ..extensions import db
-from ..models import AuthorizationCode, Grant, Token, utcnow
+from ..models import AuthorizationCode, Grant, utcnow
 from . import keys
 from .claims import USER_SCOPES, pairwise_sub, user_claims
+from .store import TokenStore
 
-CODE_PURPOSE = "authorization-code"
+CODE_PURPOSE = TokenStore.CODE  # the keyed hash of a code, as stored (save_authorization_code)
 ALL_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
 
@@ -82,9 +82,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def query_authorization_code(self, code: str, client):
         if not code or len(code) > 256:
             return None
-        item = db.session.scalar(
-            select(AuthorizationCode).where(AuthorizationCode.code_hash == crypto.keyed_hash(CODE_PURPOSE, code))
-        )
+        item = TokenStore.find_code(code)
         if item is None or item.grant.client_id != client.id:
             return None
         if item.used_at is not None:
@@ -96,13 +94,13 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             return None
         return item
 
-    def authenticate_user(self, authorization_code: AuthorizationCode):
+    def authenticate_user(self, authorization_code):
         # The code is consumed here, after every check has passed, atomically.
         if not authorization_code.claim():
             Grant.revoke(authorization_code.grant_id)
             db.session.commit()
             raise InvalidGrantError("Authorization code already used.")
-        return authorization_code.grant.user
+        return authorization_code.user
 
     def delete_authorization_code(self, authorization_code) -> None:
         """Kept, marked used, so that a replay is recognised and punished."""
@@ -199,10 +197,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     def authenticate_refresh_token(self, refresh_token: str):
         if not refresh_token or len(refresh_token) > 256:
             return None
-        token = db.session.scalar(
-            select(Token).options(*TokenStore.WITH_RELATED)
-            .where(Token.refresh_token_hash == crypto.keyed_hash(TokenStore.REFRESH, refresh_token))
-        )
+        token = TokenStore.find_refresh(refresh_token)
         if token is None:
             return None
         if token.refresh_used_at is not None and token.grant_id and token.check_client(self.request.client):
@@ -213,7 +208,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             return None  # the grant is too old: the person logs in again
         return token if token.refresh_usable() else None
 
-    def authenticate_user(self, refresh_token: Token):
+    def authenticate_user(self, refresh_token):
         if not refresh_token.claim_refresh():
             if refresh_token.grant_id:
                 Grant.revoke(refresh_token.grant_id)
@@ -221,7 +216,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             raise InvalidGrantError("Refresh token already used.")
         return refresh_token.user
 
-    def revoke_old_credential(self, refresh_token: Token) -> None:
+    def revoke_old_credential(self, refresh_token) -> None:
         """Already consumed in :meth:`authenticate_user`."""
 
 
@@ -244,55 +239,3 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         token = self.generate_token(scope=self.request.scope, include_refresh_token=False)
         self.save_token(token)
         return 200, token, self.TOKEN_RESPONSE_HEADER
-
-
-# --- Token storage ------------------------------------------------------------------------
-
-class TokenStore:
-    ACCESS = "access-token"
-    REFRESH = "refresh-token"
-    #: A token is always used with its grant, its person and its client: one joined select.
-    WITH_RELATED = (joinedload(Token.grant), joinedload(Token.user), joinedload(Token.client))
-
-    @classmethod
-    def save(cls, token: dict, request) -> None:
-        now = utcnow()
-        grant_source = request.authorization_code or request.refresh_token
-        refresh = token.get("refresh_token")
-        refresh_expires_at = None
-        if refresh:
-            refresh_expires_at = now + timedelta(seconds=_cfg("REFRESH_TOKEN_LIFETIME"))
-            if grant_source is not None:  # never past the grant's own end
-                grant_end = grant_source.grant.created_at + timedelta(seconds=_cfg("GRANT_LIFETIME"))
-                refresh_expires_at = min(refresh_expires_at, grant_end)
-        db.session.add(
-            Token(
-                client_id=request.client.id,
-                grant_id=grant_source.grant_id if grant_source is not None else None,
-                user_id=request.user.id if request.user is not None else None,
-                access_token_hash=crypto.keyed_hash(cls.ACCESS, token["access_token"]),
-                refresh_token_hash=crypto.keyed_hash(cls.REFRESH, refresh) if refresh else None,
-                scope=token.get("scope", ""),
-                issued_at=now,
-                expires_in=int(token["expires_in"]),
-                refresh_expires_at=refresh_expires_at,
-            )
-        )
-        # Not committed here: the ID token is made next from the objects already loaded, and the
-        # token endpoint commits once, with the code or refresh token consumed, when the answer is ready.
-
-    @classmethod
-    def find(cls, value: str, hint: str | None = None):
-        """Find a token by its value; remembers which of its two values matched."""
-        if not value or len(value) > 256:
-            return None
-        order = [cls.REFRESH, cls.ACCESS] if hint == "refresh_token" else [cls.ACCESS, cls.REFRESH]
-        for kind in order:
-            column = Token.access_token_hash if kind == cls.ACCESS else Token.refresh_token_hash
-            token = db.session.scalar(
-                select(Token).options(*cls.WITH_RELATED).where(column == crypto.keyed_hash(kind, value))
-            )
-            if token is not None:
-                token.matched = "access_token" if kind == cls.ACCESS else "refresh_token"
-                return token
-        return None

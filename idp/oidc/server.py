@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 from authlib.common.urls import add_params_to_uri
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.authenticate_client import (
+    ClientAuthentication,
     authenticate_client_secret_basic as _authenticate_client_secret_basic,
 )
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
@@ -17,7 +20,7 @@ from authlib.oauth2.rfc6750 import (
     InvalidTokenError,
 )
 from authlib.oauth2.rfc9207 import IssuerParameter
-from flask import current_app, make_response, render_template
+from flask import current_app, g, make_response, render_template
 from sqlalchemy import select
 
 from .. import crypto
@@ -72,6 +75,9 @@ class OpenIDProvider(AuthorizationServer):
         # its own hooks again (``iss`` appended once per app, grants listed twice).
         if self._grants_registered:
             return
+        # The back channel (token, introspection, revocation) authenticates clients from the
+        # per-process cache; the authorization endpoint reads them (``query_client``).
+        self._client_auth = ClientAuthentication(authenticating_client)
         self.register_grant(AuthorizationCodeGrant, [AuthorizationChecks(), OpenIDCodeExtension(), RequireS256()])
         self.register_grant(RefreshTokenGrant, [IdTokenIssuer()])
         self.register_grant(ClientCredentialsGrant)
@@ -161,6 +167,60 @@ def find_client(client_id: str | None) -> Client | None:
     return db.session.scalar(select(Client).where(Client.client_id == client_id))
 
 
+#: Most clients a process keeps (registered clients are few; past this the cache starts again).
+CLIENT_CACHE_SIZE = 1000
+
+
+def authenticating_client(client_id: str | None) -> Client | None:
+    """The client a relying party authenticates as on the back channel, from a per-process cache.
+
+    Every token, introspection and revocation request authenticates its client: reading
+    the ``clients`` row each time was one statement in three on a refresh. Each process
+    keeps a client it found for ``IDP_CLIENT_CACHE_SECONDS`` (5 s), so a client removed
+    (or a secret changed) by the CLI, on any host, is refused everywhere within that
+    delay; a new client is never cached as unknown, so it works at once. The secret is
+    still checked on every request (HMAC, constant time) against the cached hash.
+
+    The cached :class:`Client` is a copy detached from any session, shared by the
+    threads of the process and only read: never add it to a session (the stores use
+    its ``id``). The authorization endpoint does not use this cache: a redirect URI
+    removed from a client is refused at once there.
+    """
+    lifetime = current_app.config["IDP_CLIENT_CACHE_SECONDS"]
+    if lifetime <= 0:
+        return find_client(client_id)
+    cache = current_app.extensions.setdefault("idp_clients", {})
+    now = time.monotonic()
+    entry = cache.get(client_id)
+    if entry is not None and entry[0] > now:
+        g.idp_authenticated_client = entry[1]
+        return entry[1]
+    client = find_client(client_id)
+    if client is None:
+        cache.pop(client_id, None)
+        return None
+    if len(cache) >= CLIENT_CACHE_SIZE:
+        cache.clear()
+    client = _detached_copy(client)
+    cache[client_id] = (now + lifetime, client)
+    g.idp_authenticated_client = client
+    return client
+
+
+def forget_client() -> str | None:
+    """Drop the client this request authenticated from the cache; its ``client_id``, if any."""
+    client = getattr(g, "idp_authenticated_client", None)
+    if client is not None:
+        current_app.extensions.get("idp_clients", {}).pop(client.client_id, None)
+        return client.client_id
+    return None
+
+
+def _detached_copy(client: Client) -> Client:
+    """A transient :class:`Client` with the row's values: readable from any thread, any session."""
+    return Client(**{column.key: getattr(client, column.key) for column in Client.__mapper__.column_attrs})
+
+
 class AccessTokenRequiredError(OAuth2Error):
     """No bearer token at all (RFC 6750 §3.1: the challenge then carries no error code)."""
 
@@ -187,8 +247,7 @@ class BearerProtector(ResourceProtector):
 
 class AccessTokenValidator(BearerTokenValidator):
     def authenticate_token(self, token_string: str):
-        token = TokenStore.find(token_string, "access_token")
-        return token if token is not None and token.matched == "access_token" else None
+        return TokenStore.find_access(token_string) if len(token_string) <= 256 else None
 
     def validate_token(self, token, scopes, request):
         if token is not None and token.user is None:

@@ -6,7 +6,7 @@ from flask import current_app
 
 from ...models.clock import epoch
 from ..claims import pairwise_sub
-from ..grants import TokenStore
+from ..store import TokenStore
 from ..server import server
 from . import bp
 

@@ -4,8 +4,8 @@ from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 
 from ...extensions import db
-from ...models import Grant, utcnow
-from ..grants import TokenStore
+from ...models import Grant
+from ..store import TokenStore
 from ..server import server
 from . import bp
 
@@ -26,7 +26,8 @@ class RevocationEndpoint(_RevocationEndpoint):
         if token.matched == "refresh_token" and token.grant_id is not None:
             # RFC 7009 §2.1: a refresh token's access tokens go with it.
             Grant.revoke(token.grant_id)
-        token.access_revoked_at = token.access_revoked_at or utcnow()
+        if token.access_revoked_at is None:
+            token.revoke_access()
         db.session.commit()
 
 
