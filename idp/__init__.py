@@ -16,9 +16,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _engine_options(settings: dict) -> dict:
-    """A connection is checked before each use (a database back from an outage is found again);
-    SQLite waits ``IDP_DATABASE_BUSY_TIMEOUT`` for another connection's lock."""
-    options: dict = {"pool_pre_ping": True}
+    """SQLite waits ``IDP_DATABASE_BUSY_TIMEOUT`` for another connection's lock.
+
+    No ``pool_pre_ping``: a connection is checked only after it sat idle in the pool
+    (:func:`idp.extensions._ping_if_idle`), not before every request.
+    """
+    options: dict = {}
     if settings["IDP_DATABASE_URL"].startswith("sqlite"):
         options["connect_args"] = {"timeout": settings["IDP_DATABASE_BUSY_TIMEOUT"]}
     return options

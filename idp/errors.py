@@ -7,7 +7,9 @@ resources) is not a bug: :func:`database_unavailable` answers 503 with
 ``Retry-After``, ``temporarily_unavailable`` in the protocol's JSON or the French
 « Service momentanément indisponible » page, logs one WARNING line without a
 traceback, and drops the session's transaction so that the next request, on a
-fresh connection (``pool_pre_ping``), works as soon as the database is back.
+fresh connection (the pool is invalidated on a disconnect, and a connection that
+waited idle is checked before use: :mod:`idp.extensions`), works as soon as the
+database is back.
 The authorization endpoint sends the error to the relying party itself when it
 had verified the redirect URI (:mod:`idp.oidc.endpoints.authorize`).
 """

@@ -31,11 +31,12 @@ How the counting works (see :class:`StatementCounter`)
       cursor in the pool's ``connect`` event, and SQLAlchemy's first-connect dialect
       initialisation runs without events: the self-test measures the same request on
       a pooled connection and on a fresh one and gets the same count;
-    * ``pool_pre_ping`` (on, see :func:`idp._engine_options`) pings with
-      ``dialect.do_ping``, a raw DBAPI cursor on SQLAlchemy 2, one per pool checkout:
-      the self-test counts the pings and checks that none is recorded. They are
-      round trips all the same: the table reports the checkouts of each request
-      for information (they are not part of the budget).
+    * the ping of a connection that sat idle in the pool
+      (:func:`idp.extensions._ping_if_idle`, in the pool's ``checkout`` event) runs on
+      a raw DBAPI cursor: the self-test makes every checkout ping and checks that none
+      is recorded. Pings are round trips all the same, but only after an idle second:
+      the table reports the checkouts of each request for information (they are not
+      part of the budget).
 
 The signing keys are read by each process at most every ``IDP_KEY_CACHE_SECONDS``,
 and a client authenticated on the back channel at most every ``IDP_CLIENT_CACHE_SECONDS``:
@@ -58,8 +59,10 @@ from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import event, text, update
+from sqlalchemy.pool import Pool
 
 from conftest import CODE_RE, PASSWORD, csrf_token
+from idp import extensions
 from idp.extensions import db
 from idp.models import BrowserSession, utcnow
 from oidc_flows import auth_params, jwt_parts, query, without_query
@@ -394,7 +397,7 @@ def extra_work(app):
 
 def test_counter_sees_one_more_statement_and_one_more_commit(app, counter, extra_work, monkeypatch):
     """The listener counts the request's statements and COMMITs, only those of its thread,
-    and neither the connection set-up (SQLite PRAGMAs) nor the ``pool_pre_ping`` pings."""
+    and neither the connection set-up (SQLite PRAGMAs) nor the pings of idle pooled connections."""
     web = app.test_client()
     bogus = {"Authorization": "Bearer not-a-token"}
 
@@ -403,18 +406,29 @@ def test_counter_sees_one_more_statement_and_one_more_commit(app, counter, extra
         assert response.status_code == 401
         return count
 
-    # pool_pre_ping is on; its pings go through the dialect's do_ping on a raw DBAPI cursor.
-    assert db.engine.pool._pre_ping
+    # Every checkout of a pooled connection pings it (idle for at least 0 s), on a raw DBAPI cursor.
+    assert not db.engine.pool._pre_ping
+    monkeypatch.setattr(extensions, "PING_AFTER_IDLE", 0.0)
     pings = []
-    real_ping = db.engine.dialect.do_ping
-    monkeypatch.setattr(db.engine.dialect, "do_ping", lambda dbapi_conn: pings.append(1) or real_ping(dbapi_conn))
+    real_ping = extensions._ping_if_idle
 
-    db.engine.dispose()  # a fresh connection: connect event (PRAGMAs on SQLite), no ping
-    fresh = measure()
-    assert fresh.statements and fresh.checkouts == 1 and not pings
-    pooled = measure()  # the pooled connection: pinged at checkout, the ping not recorded
+    def counted_ping(dbapi_connection, record, proxy):
+        before = record.info.get("idp_idle_since")
+        real_ping(dbapi_connection, record, proxy)
+        pings.append(before is not None)
+
+    event.remove(Pool, "checkout", real_ping)
+    event.listen(Pool, "checkout", counted_ping)
+    try:
+        db.engine.dispose()  # a fresh connection: connect event (PRAGMAs on SQLite), nothing to ping
+        fresh = measure()
+        assert fresh.statements and fresh.checkouts == 1 and pings == [False]
+        pooled = measure()  # the pooled connection: pinged at checkout, the ping not recorded
+    finally:
+        event.remove(Pool, "checkout", counted_ping)
+        event.listen(Pool, "checkout", real_ping)
     assert pooled.statements == fresh.statements and pooled.commits == fresh.commits
-    assert len(pings) == pooled.checkouts == 1
+    assert pings == [False, True] and pooled.checkouts == 1
     assert not any(s.upper().startswith("PRAGMA") or s == "SELECT 1" for s in fresh.statements + pooled.statements)
 
     extra_work["other_thread"] = True  # a query in another thread during the request: not counted
