@@ -96,6 +96,15 @@ def test_jwks_no_longer_publishes_a_removed_key(live_server, op):
     assert retired[0].kid not in _published(live_server)
 
 
+def test_jwks_before_any_key_exists_is_an_empty_set_not_a_500(app, web):
+    """A provider whose keys are not made yet (``idp init`` not run) still serves a valid, empty JWKS."""
+    db.session.execute(db.delete(SigningKey))
+    db.session.commit()
+    keys.forget()
+    r = web.get("/jwks.json")
+    assert r.status_code == 200 and r.json == {"keys": []}
+
+
 # --- UserInfo ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("method", ["GET", "POST"])

@@ -192,7 +192,7 @@ def _view() -> dict:
             "jwks": published,
             "body": body,
             "etag": hashlib.sha256(body).hexdigest()[:32],
-            "key_set": KeySet.import_key_set(published),
+            "key_set": KeySet.import_key_set(published) if rows else KeySet([]),  # before `idp init`: none
             "active": {row.alg: (row.kid, row.private_key_encrypted) for row in rows if row.status == "active"},
         }
         current_app.extensions["idp_keys"] = view  # one assignment: other threads see the old or the new view
