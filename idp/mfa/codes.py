@@ -69,10 +69,9 @@ def issue(flow: LoginFlow) -> datetime | None:
         limits.give_back(quota, key)
         db.session.commit()
         raise
-    flow.code_hash = _hash(flow, code)
+    flow.code_hash = _hash(flow, code)  # committed by the request, with the step passed
     flow.code_expires_at = expires_at
     flow.code_sent_at = now
-    db.session.commit()
     return None
 
 
@@ -106,9 +105,8 @@ def verify(flow: LoginFlow, submitted: str) -> Verdict:
     attempt = limits.reserve(policy.code_failures(), key)
     if not attempt.allowed:
         return Verdict(Result.LOCKED, attempt.locked_until)  # not compared, not counted
-    if flow.code_hash is None:  # read again after the reservation: a parallel submission used it
-        limits.give_back(policy.code_failures(), key)  # nothing was compared
-        return Verdict(Result.NO_CODE)
+    # The flow is not read again after the reservation: a code a parallel submission has
+    # used meanwhile is found by the conditional UPDATE below, which gives the attempt back.
     if not matches(flow, submitted):
         return Verdict(Result.LOCKED, attempt.locked_until) if attempt.locked_until else Verdict(Result.WRONG)
     consumed = db.session.execute(
