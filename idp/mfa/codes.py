@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 
 import pyotp
 from flask import current_app
-from sqlalchemy import update
+from sqlalchemy import select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import crypto, limits
 from ..extensions import db
@@ -105,8 +106,13 @@ def verify(flow: LoginFlow, submitted: str) -> Verdict:
     attempt = limits.reserve(policy.code_failures(), key)
     if not attempt.allowed:
         return Verdict(Result.LOCKED, attempt.locked_until)  # not compared, not counted
-    # The flow is not read again after the reservation: a code a parallel submission has
-    # used meanwhile is found by the conditional UPDATE below, which gives the attempt back.
+    # The pending code is read again after the reservation (the code alone, not the whole
+    # flow): one a parallel submission used meanwhile is not compared at all.
+    pending = db.session.scalar(select(LoginFlow.code_hash).where(LoginFlow.id == flow.id))
+    if pending is None:
+        limits.give_back(policy.code_failures(), key)  # nothing was compared
+        return Verdict(Result.NO_CODE)
+    set_committed_value(flow, "code_hash", pending)
     if not matches(flow, submitted):
         return Verdict(Result.LOCKED, attempt.locked_until) if attempt.locked_until else Verdict(Result.WRONG)
     consumed = db.session.execute(
