@@ -62,6 +62,10 @@ SETTINGS: list[Setting] = [
     Setting("ARGON2_TIME_COST", 2, "Argon2id iterations (t).", int),
     Setting("ARGON2_MEMORY_COST", 19456, "Argon2id memory in KiB (m = 19 MiB).", int),
     Setting("ARGON2_PARALLELISM", 1, "Argon2id lanes (p).", int),
+    Setting("ARGON2_CONCURRENCY", 1, "Argon2id computations one worker process runs at once, on that many "
+            "threads of its own; each keeps its m of memory for the life of the process (19 MiB), so a worker "
+            "holds at most this many, whatever its threads. More than the cores a worker may use brings nothing.",
+            int),
     # --- Tokens --------------------------------------------------------------------
     Setting("AUTHORIZATION_CODE_LIFETIME", 60, "Authorization code lifetime, seconds (single use).", int),
     Setting("ACCESS_TOKEN_LIFETIME", 600, "Access token lifetime, seconds.", int),
