@@ -52,6 +52,9 @@ SETTINGS: list[Setting] = [
     Setting("MAIL_URL", "console://", "Where mail goes: smtp://host:port (options ?starttls=1&username=..&password=..&timeout=10) "
             "or console:// (printed to the log and kept under instance/outbox/)."),
     Setting("MAIL_FROM", "Votre Assurance Maladie <ne-pas-repondre@idp.invalid>", "Sender of every mail."),
+    Setting("MAIL_KEEP_ALIVE", 30.0, "How long each worker thread keeps its SMTP connection open for the next mail, "
+            "seconds (greeting, STARTTLS and login done once; a connection the server closed meanwhile is "
+            "replaced at once). 0: one connection per mail.", float),
     Setting("TESTING", False, "Test mode: allows test-only settings. Never in production.", _bool),
     Setting("PROXY_COUNT", 0, "Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host to trust "
             "(per-IP limits and URLs need the client's address; 0 = trust none).", int),
@@ -59,6 +62,10 @@ SETTINGS: list[Setting] = [
     Setting("ARGON2_TIME_COST", 2, "Argon2id iterations (t).", int),
     Setting("ARGON2_MEMORY_COST", 19456, "Argon2id memory in KiB (m = 19 MiB).", int),
     Setting("ARGON2_PARALLELISM", 1, "Argon2id lanes (p).", int),
+    Setting("ARGON2_CONCURRENCY", 1, "Argon2id computations one worker process runs at once, on that many "
+            "threads of its own; each keeps its m of memory for the life of the process (19 MiB), so a worker "
+            "holds at most this many, whatever its threads. More than the cores a worker may use brings nothing.",
+            int),
     # --- Tokens --------------------------------------------------------------------
     Setting("AUTHORIZATION_CODE_LIFETIME", 60, "Authorization code lifetime, seconds (single use).", int),
     Setting("ACCESS_TOKEN_LIFETIME", 600, "Access token lifetime, seconds.", int),

@@ -8,6 +8,14 @@ Two kinds of secret, two kinds of hash:
   tokens, flow identifiers) has at least 128 bits of entropy, so a fast keyed hash
   (HMAC-SHA-256 under a key derived from the server secret) is enough and keeps the
   token endpoint fast. Lookups go by that hash; a stolen table reveals nothing usable.
+
+Memory: an Argon2id computation takes ``m`` (19 MiB) of memory, and glibc keeps what
+a thread freed in that thread's arena, so a worker whose request threads each
+hashed once holds 19 MiB per thread for good. The computations therefore run on
+``IDP_ARGON2_CONCURRENCY`` hashing threads of the worker's own (default 1): the
+request thread hands the password over and waits. A worker holds at most that
+many times ``m``, reused from one hash to the next, whatever its number of
+threads; more than the cores a worker may use brings nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +23,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -63,8 +74,32 @@ def password_hasher() -> PasswordHasher:
     return cache[key]
 
 
+_hashing: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, threads, executor)
+_hashing_lock = threading.Lock()
+
+
+def _on_hashing_threads(fn, *args):
+    """``fn(*args)`` on the process's hashing threads (``IDP_ARGON2_CONCURRENCY``), waiting for it.
+
+    Made in each process on first use (a forked worker makes its own: threads do not
+    survive a fork).
+    """
+    global _hashing
+    threads = current_app.config["IDP_ARGON2_CONCURRENCY"]
+    pool = _hashing
+    if pool is None or pool[0] != os.getpid() or pool[1] != threads:
+        with _hashing_lock:
+            pool = _hashing
+            if pool is None or pool[0] != os.getpid() or pool[1] != threads:
+                if pool is not None and pool[0] == os.getpid():
+                    pool[2].shutdown(wait=False)
+                executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="argon2")
+                pool = _hashing = (os.getpid(), threads, executor)
+    return pool[2].submit(fn, *args).result()
+
+
 def hash_password(password: str) -> str:
-    return password_hasher().hash(password)
+    return _on_hashing_threads(password_hasher().hash, password)
 
 
 def verify_password(stored_hash: str | None, password: str) -> bool:
@@ -75,7 +110,7 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
     """
     ph = password_hasher()
     try:
-        return ph.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
+        return _on_hashing_threads(ph.verify, stored_hash or _dummy_hash(), password) and stored_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
@@ -89,7 +124,7 @@ def _dummy_hash() -> str:
     cache = current_app.extensions.setdefault("idp_dummy_hashes", {})
     key = (ph.time_cost, ph.memory_cost, ph.parallelism)
     if key not in cache:
-        cache[key] = ph.hash(random_token(16))
+        cache[key] = hash_password(random_token(16))
     return cache[key]
 
 

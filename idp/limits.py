@@ -78,8 +78,15 @@ def reserve(policy: Policy, key: str, commit: bool = True) -> Attempt:
 
     Not counted, and the lock not extended, while ``key`` is locked. The event that
     reaches ``lock_at`` sets the lock in the same statement. Commits (so that the
-    reservation holds for the other workers while this one verifies or sends);
-    ``commit=False`` lets the caller commit it with its own write.
+    reservation holds for the other workers while this one verifies or sends, and so
+    that no lock is held during that work: on SQLite a write lock is the whole
+    database's); ``commit=False`` lets the caller commit it with its own write.
+
+    The commit keeps what the session has loaded (the login flow, the person): the
+    reservation wrote only this counter, so reloading them after it, as a plain
+    commit would, is a statement each for nothing. What must not be stale after the
+    reservation is guarded by its own conditional statement (the code is consumed by
+    an UPDATE that names it).
     """
     now = utcnow()
     until = now + timedelta(seconds=policy.lock_seconds)
@@ -112,8 +119,19 @@ def reserve(policy: Policy, key: str, commit: bool = True) -> Attempt:
     else:
         attempt = Attempt(True)
     if commit:
-        db.session.commit()
+        commit_keeping_loaded()
     return attempt
+
+
+def commit_keeping_loaded() -> None:
+    """Commit without expiring the objects the session holds (they are not read again)."""
+    session = db.session()
+    keep = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = keep
 
 
 def hit(policy: Policy, key: str, commit: bool = True) -> datetime | None:
@@ -148,10 +166,14 @@ def release(policy: Policy, key: str) -> None:
     unlock(policy, key)
 
 
-def reset(policy: Policy, key: str) -> None:
-    """Forget the events (a success); a lock in force stays (the code quota's block runs its hour)."""
+def reset(policy: Policy, key: str, *others: Policy) -> None:
+    """Forget the events (a success); a lock in force stays (the code quota's block runs its hour).
+
+    Several policies of one key are reset by one statement.
+    """
+    kinds = [policy.kind, *(other.kind for other in others)]
     db.session.execute(
-        update(Limit).where(Limit.kind == policy.kind, Limit.key == key).values(count=0, window_started_at=None)
+        update(Limit).where(Limit.kind.in_(kinds), Limit.key == key).values(count=0, window_started_at=None)
     )
 
 

@@ -121,6 +121,56 @@ def test_smtp_login(app, auth_smtp_server):
     assert len(auth_smtp_server.messages) == 2
 
 
+def test_a_thread_keeps_its_connection_and_replaces_one_the_server_closed(app):
+    """One SMTP connection per thread for IDP_MAIL_KEEP_ALIVE seconds; a server restarted
+    meanwhile costs nothing: the mail goes on a new connection; a server down is a MailError."""
+    from idp import mail as mailer
+    from smtp import SMTPServer
+
+    server = SMTPServer().start()
+    running = [server]
+    try:
+        app.config["IDP_MAIL_URL"] = server.url
+        send_mail(TO, "Premier", TEXT)
+        kept = mailer._kept.connection[1]
+        send_mail(TO, "Deuxième", TEXT)
+        assert mailer._kept.connection[1] is kept  # no new connection, greeting or QUIT
+        assert [m["Subject"] for m in server.to(TO)] == ["Premier", "Deuxième"]
+
+        running.pop().stop()
+        with pytest.raises(MailError):
+            send_mail(TO, "Pendant la panne", TEXT)
+        assert getattr(mailer._kept, "connection", None) is None
+        running.append(SMTPServer(port=server.port).start())
+        send_mail(TO, "Après", TEXT)
+        assert [m["Subject"] for m in running[-1].to(TO)] == ["Après"]
+
+        # The server restarts between two mails: the kept connection is dead, the mail still leaves.
+        kept = mailer._kept.connection[1]
+        running.pop().stop()
+        running.append(SMTPServer(port=server.port).start())
+        send_mail(TO, "Après le redémarrage", TEXT)
+        assert [m["Subject"] for m in running[-1].to(TO)] == ["Après le redémarrage"]
+        assert mailer._kept.connection[1] is not kept
+
+        app.config["IDP_MAIL_KEEP_ALIVE"] = 0  # one connection per mail
+        send_mail(TO, "Sans connexion gardée", TEXT)
+        assert getattr(mailer._kept, "connection", None) is None
+        assert running[-1].wait_for(TO, after=1)["Subject"] == "Sans connexion gardée"
+    finally:
+        for still in running:
+            still.stop()
+
+
+def test_composed_message_is_seven_bit_and_reads_back(app, smtp_server):
+    long_line = "é" * 120
+    send_mail(TO, SUBJECT, f"{long_line}\n.\nfin \n", f"<p>{long_line}</p>\n")
+    mail = smtp_server.wait_for(TO)
+    assert max(len(line) for line in mail.raw.split(b"\r\n")) <= 78 and mail.raw.isascii()
+    assert mail.text_body() == f"{long_line}\n.\nfin \n"
+    assert mail.html_body() == f"<p>{long_line}</p>\n"
+
+
 def test_unknown_scheme_raises_mail_error(app):
     app.config["IDP_MAIL_URL"] = "sendmail:///usr/sbin/sendmail"
     with pytest.raises(MailError):

@@ -81,11 +81,11 @@ BUDGET: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
     "GET /jwks.json (key cache empty)":                                   ((1, 0),   (1, 0)),
     "GET /jwks.json":                                                     ((0, 0),   (0, 0)),
     "GET /authorize (new login: starts a flow)":                          ((3, 1),   (3, 1)),
-    "GET /connexion (step 0: password page)":                             ((1, 1),   (1, 1)),
-    "POST /connexion password (step 0)":                                  ((12, 2),  (12, 2)),
-    "GET /connexion (step 1: code request page)":                         ((2, 1),   (2, 1)),
-    "POST /connexion code request (step 1: sends the mail)":              ((9, 3),   (9, 3)),
-    "GET /connexion (step 3: code page)":                                 ((2, 1),   (2, 1)),
+    "GET /connexion (step 0: password page)":                             ((1, 0),   (1, 0)),
+    "POST /connexion password (step 0)":                                  ((6, 2),   (6, 2)),
+    "GET /connexion (step 1: code request page)":                         ((1, 0),   (1, 0)),
+    "POST /connexion code request (step 1: sends the mail)":              ((4, 2),   (4, 2)),
+    "GET /connexion (step 3: code page)":                                 ((1, 0),   (1, 0)),
     "POST /connexion code (step 3: answers the relying party)":           ((13, 2),  (13, 2)),
     "POST /token authorization_code":                                     ((3, 1),   (3, 1)),
     "GET /userinfo":                                                      ((1, 0),   (1, 0)),
@@ -98,7 +98,7 @@ BUDGET: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
     "GET /authorize (single sign-on, live session)":                      ((9, 2),   (9, 2)),
     "POST /logout (id_token_hint of the session's person)":               ((5, 1),   (5, 1)),
     "POST /connexion code + remember (step 3: trusts the browser)":       ((14, 2),  (14, 2)),
-    "POST /connexion password on a trusted browser (finishes the login)": ((23, 2),  (23, 2)),
+    "POST /connexion password on a trusted browser (finishes the login)": ((15, 2),  (15, 2)),
 }
 
 # The steady state: the key and client caches are filled once per test and never expire during it.

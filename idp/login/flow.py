@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from flask import current_app, g, redirect, request, url_for
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 
 from .. import crypto, nir, security_headers, sessions
 from ..extensions import db
@@ -50,7 +51,11 @@ def current() -> LoginFlow | None:
     raw = request.cookies.get(COOKIE)
     if not raw or len(raw) > 100:
         return None
-    flow = db.session.scalar(select(LoginFlow).where(LoginFlow.flow_hash == crypto.keyed_hash(PURPOSE, raw)))
+    # With its person (once known): every step after the password reads them.
+    flow = db.session.scalar(
+        select(LoginFlow).options(joinedload(LoginFlow.user))
+        .where(LoginFlow.flow_hash == crypto.keyed_hash(PURPOSE, raw))
+    )
     if flow is None or flow.completed_at is not None or utcnow() >= flow.expires_at:
         return None
     # The pages of a login in progress post forms that the relying party's redirect may answer.

@@ -79,6 +79,7 @@ class PasswordStep(Step):
         if crypto.needs_rehash(user.password_hash):
             user.password_hash = crypto.hash_password(form.password.data)
         flow.user_id = user.id
+        flow.user = user  # the steps that follow read the person without a query
         return PASSED
 
 

@@ -7,7 +7,7 @@ Silent steps (checks) are evaluated as soon as the journey reaches them.
 
 from __future__ import annotations
 
-from flask import Blueprint, g, redirect, render_template, url_for
+from flask import Blueprint, g, redirect, render_template, request, url_for
 
 from .. import limits
 from ..extensions import db
@@ -25,21 +25,35 @@ def step():
     flow = flows.current()
     if flow is None:
         return render_template("login/no_flow.html"), 400
-    current = next_step(flow)
-    while current is not None:
-        result = current.handle(flow)
-        if result is not PASSED:
-            db.session.commit()
-            return result
-        flow.passed = [*flow.passed, current.name]
-        if current.raises_trust:
-            flows.renew_identifier(flow)
+    # The flow's changes (user, steps passed, identifier) are written once, by the commit
+    # that ends the request, not flushed again before every query of the steps that follow.
+    with db.session.no_autoflush:
         current = next_step(flow)
-        if current is not None and not current.silent:
-            # Post/Redirect/Get: the next page is shown by a fresh GET. One commit per request.
-            db.session.commit()
-            return redirect(url_for("login.step"), code=303)
-    return _finish(flow)
+        while current is not None:
+            result = current.handle(flow)
+            if result is not PASSED:
+                _commit_if_written()
+                return result
+            flow.passed = [*flow.passed, current.name]
+            if current.raises_trust:
+                flows.renew_identifier(flow)
+            current = next_step(flow)
+            if current is not None and not current.silent:
+                # Post/Redirect/Get: the next page is shown by a fresh GET. One commit per request.
+                db.session.commit()
+                return redirect(url_for("login.step"), code=303)
+        return _finish(flow)
+
+
+def _commit_if_written() -> None:
+    """Commit what the step wrote; a page shown by a GET that changed nothing commits nothing.
+
+    The steps write through the ORM on a GET (a trusted browser's last use), never
+    through statements the session does not track; a POST always commits.
+    """
+    session = db.session
+    if request.method != "GET" or session.new or session.dirty or session.deleted:
+        session.commit()
 
 
 @bp.route("/annuler", methods=["POST"])
@@ -64,8 +78,9 @@ def _finish(flow):
     amr, acr = methods(flow)
     key = policy.user_key(flow.user_id)
     if "code" not in flow.passed:  # a right code has released this counter already (codes.verify)
-        limits.reset(policy.code_failures(), key)  # a success resets the counters
-    limits.reset(policy.code_quota(), key)
+        limits.reset(policy.code_quota(), key, policy.code_failures())  # a success resets the counters
+    else:
+        limits.reset(policy.code_quota(), key)
     if flow.remember_device:
         devices.trust(flow.user_id)
     response = flows.complete(flow, amr, acr)

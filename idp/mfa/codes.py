@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 
 import pyotp
 from flask import current_app
-from sqlalchemy import update
+from sqlalchemy import select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import crypto, limits
 from ..extensions import db
@@ -69,10 +70,9 @@ def issue(flow: LoginFlow) -> datetime | None:
         limits.give_back(quota, key)
         db.session.commit()
         raise
-    flow.code_hash = _hash(flow, code)
+    flow.code_hash = _hash(flow, code)  # committed by the request, with the step passed
     flow.code_expires_at = expires_at
     flow.code_sent_at = now
-    db.session.commit()
     return None
 
 
@@ -106,9 +106,13 @@ def verify(flow: LoginFlow, submitted: str) -> Verdict:
     attempt = limits.reserve(policy.code_failures(), key)
     if not attempt.allowed:
         return Verdict(Result.LOCKED, attempt.locked_until)  # not compared, not counted
-    if flow.code_hash is None:  # read again after the reservation: a parallel submission used it
+    # The pending code is read again after the reservation (the code alone, not the whole
+    # flow): one a parallel submission used meanwhile is not compared at all.
+    pending = db.session.scalar(select(LoginFlow.code_hash).where(LoginFlow.id == flow.id))
+    if pending is None:
         limits.give_back(policy.code_failures(), key)  # nothing was compared
         return Verdict(Result.NO_CODE)
+    set_committed_value(flow, "code_hash", pending)
     if not matches(flow, submitted):
         return Verdict(Result.LOCKED, attempt.locked_until) if attempt.locked_until else Verdict(Result.WRONG)
     consumed = db.session.execute(
