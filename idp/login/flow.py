@@ -13,7 +13,7 @@ import time
 from datetime import timedelta
 
 from flask import current_app, g, redirect, request, url_for
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import joinedload
 
 from .. import crypto, nir, security_headers, sessions
@@ -47,15 +47,18 @@ def start(oauth_request):
     return redirect(url_for("login.step"))
 
 
+#: The flow of an identifier, with its person (once known): every step after the password reads
+#: them. Built once, not at every request (building it, and its cache key, cost more than running it).
+_BY_HASH = (
+    select(LoginFlow).options(joinedload(LoginFlow.user)).where(LoginFlow.flow_hash == bindparam("flow_hash"))
+)
+
+
 def current() -> LoginFlow | None:
     raw = request.cookies.get(COOKIE)
     if not raw or len(raw) > 100:
         return None
-    # With its person (once known): every step after the password reads them.
-    flow = db.session.scalar(
-        select(LoginFlow).options(joinedload(LoginFlow.user))
-        .where(LoginFlow.flow_hash == crypto.keyed_hash(PURPOSE, raw))
-    )
+    flow = db.session.scalar(_BY_HASH, {"flow_hash": crypto.keyed_hash(PURPOSE, raw)})
     if flow is None or flow.completed_at is not None or utcnow() >= flow.expires_at:
         return None
     # The pages of a login in progress post forms that the relying party's redirect may answer.

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
 from authlib.oauth2 import OAuth2Error
 from flask import current_app, render_template, request
 from joserfc import jwt
@@ -80,7 +81,8 @@ class TemporarilyUnavailableError(OAuth2Error):
 
 @bp.route("/authorize", methods=["GET", "POST"])
 def authorize():
-    oauth_request = server.create_oauth2_request(None)
+    # On the request itself, not Flask's proxy: Authlib reads its parameters some thirty times.
+    oauth_request = FlaskOAuth2Request(request._get_current_object())
     redirect_uri = None  # once verified against the client, errors may be sent there
     try:
         current = sessions.current()
