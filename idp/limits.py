@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, null, or_, select, update
+from sqlalchemy import DateTime, Integer, String, bindparam, case, null, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -55,22 +55,98 @@ class Attempt:
     locked_until: datetime | None = None
 
 
-def _not_locked(now: datetime):
-    return or_(Limit.locked_until.is_(None), Limit.locked_until <= now)
+# The statements are built once per database dialect, with bind parameters for the key, the
+# instants and the policy's numbers: building an upsert's expression (and its cache key) at
+# every request cost about as much as running it. They are Core statements on the table, run
+# on the session's connection, inside its transaction.
+_table = Limit.__table__
+_c = _table.c
+_KIND = bindparam("b_kind", type_=String)
+_KEY = bindparam("b_key", type_=String)
+_NOW = bindparam("b_now", type_=DateTime)
+_UNTIL = bindparam("b_until", type_=DateTime)
+_WINDOW_START = bindparam("b_window_start", type_=DateTime)
+_LOCK_AT = bindparam("b_lock_at", type_=Integer)
+_FIRST_LOCK = bindparam("b_first_lock", type_=DateTime)
+_statements: dict[tuple, object] = {}
+
+
+def _statement(name: str, build, *variant):
+    """The statement ``name`` for the session's dialect (and ``variant``), built once."""
+    cache_key = (name, db.session.get_bind().dialect.name, *variant)
+    statement = _statements.get(cache_key)
+    if statement is None:
+        statement = _statements[cache_key] = build(cache_key[1], *variant)
+    return statement
+
+
+def _execute(statement, **params):
+    # The parameters' names are prefixed: a column's own name is reserved in an INSERT or UPDATE.
+    return db.session.connection().execute(statement, {f"b_{name}": value for name, value in params.items()})
+
+
+def _build_reserve(dialect: str, windowed: bool):
+    # Counting starts again after a lock has ended, or once the window has passed.
+    fresh = or_(_c.window_started_at.is_(None), _c.locked_until <= _NOW)
+    if windowed:
+        fresh = or_(fresh, _c.window_started_at <= _WINDOW_START)
+    new_count = case((fresh, 1), else_=_c.count + 1)
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        insert(_table)
+        .values(kind=_KIND, key=_KEY, count=1, window_started_at=_NOW, locked_until=_FIRST_LOCK)
+        .on_conflict_do_update(
+            index_elements=["kind", "key"],
+            set_={
+                "count": new_count,
+                "window_started_at": case((fresh, _NOW), else_=_c.window_started_at),
+                "locked_until": case((new_count >= _LOCK_AT, _UNTIL), else_=null()),
+            },
+            where=or_(_c.locked_until.is_(None), _c.locked_until <= _NOW),  # not locked
+        )
+        .returning(_c.locked_until)
+    )
+
+
+def _build_locked_until(dialect: str):
+    return select(_c.locked_until).where(_c.kind == _KIND, _c.key == _KEY)
+
+
+def _build_count(dialect: str):
+    return select(_c.count).where(_c.kind == _KIND, _c.key == _KEY)
+
+
+def _build_give_back(dialect: str):
+    return (
+        update(_table)
+        .where(_c.kind == _KIND, _c.key == _KEY, _c.count > 0,
+               or_(_c.locked_until.is_(None), _c.locked_until > _NOW))
+        .values(count=_c.count - 1,
+                locked_until=case((_c.count - 1 < _LOCK_AT, null()), else_=_c.locked_until))
+    )
+
+
+def _build_reset(dialect: str, kinds: int):
+    kind = _c.kind == _KIND if kinds == 1 else _c.kind.in_(bindparam("b_kinds", expanding=True))
+    return update(_table).where(kind, _c.key == _KEY).values(count=0, window_started_at=None)
+
+
+def _build_unlock(dialect: str):
+    return (
+        update(_table)
+        .where(_c.kind == _KIND, _c.key == _KEY)
+        .values(count=0, window_started_at=None, locked_until=None)
+    )
 
 
 def locked_until(policy: Policy, key: str) -> datetime | None:
     """When the lock on ``key`` ends, or None if it is not locked."""
-    until = db.session.scalar(select(Limit.locked_until).where(Limit.kind == policy.kind, Limit.key == key))
+    until = _execute(_statement("locked_until", _build_locked_until), kind=policy.kind, key=key).scalar()
     return until if until is not None and until > utcnow() else None
 
 
 def count(policy: Policy, key: str) -> int:
-    return db.session.scalar(select(Limit.count).where(Limit.kind == policy.kind, Limit.key == key)) or 0
-
-
-def _insert():
-    return pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    return _execute(_statement("count", _build_count), kind=policy.kind, key=key).scalar() or 0
 
 
 def reserve(policy: Policy, key: str, commit: bool = True) -> Attempt:
@@ -85,33 +161,18 @@ def reserve(policy: Policy, key: str, commit: bool = True) -> Attempt:
     The commit keeps what the session has loaded (the login flow, the person): the
     reservation wrote only this counter, so reloading them after it, as a plain
     commit would, is a statement each for nothing. What must not be stale after the
-    reservation is guarded by its own conditional statement (the code is consumed by
-    an UPDATE that names it).
+    reservation is read again or guarded by its own conditional statement (the pending
+    code is read again, and consumed by an UPDATE that names it).
     """
     now = utcnow()
     until = now + timedelta(seconds=policy.lock_seconds)
-    # Counting starts again after a lock has ended, or once the window has passed.
-    fresh = or_(Limit.window_started_at.is_(None), Limit.locked_until <= now)
-    if policy.window_seconds:
-        fresh = or_(fresh, Limit.window_started_at <= now - timedelta(seconds=policy.window_seconds))
-    new_count = case((fresh, 1), else_=Limit.count + 1)
-    locks = new_count >= policy.lock_at
-    statement = (
-        _insert()(Limit)
-        .values(kind=policy.kind, key=key, count=1, window_started_at=now,
-                locked_until=until if policy.lock_at <= 1 else None)
-        .on_conflict_do_update(
-            index_elements=["kind", "key"],
-            set_={
-                "count": new_count,
-                "window_started_at": case((fresh, now), else_=Limit.window_started_at),
-                "locked_until": case((locks, until), else_=null()),
-            },
-            where=_not_locked(now),
-        )
-        .returning(Limit.locked_until)
-    )
-    taken = db.session.execute(statement).first()
+    windowed = bool(policy.window_seconds)
+    taken = _execute(
+        _statement("reserve", _build_reserve, windowed),
+        kind=policy.kind, key=key, now=now, until=until, lock_at=policy.lock_at,
+        first_lock=until if policy.lock_at <= 1 else None,
+        **({"window_start": now - timedelta(seconds=policy.window_seconds)} if windowed else {}),
+    ).first()
     if taken is None:  # locked: nothing taken, nothing extended
         attempt = Attempt(False, locked_until(policy, key) or until)
     elif taken.locked_until is not None:  # this event set the lock
@@ -147,13 +208,8 @@ def give_back(policy: Policy, key: str) -> None:
     lifted, so that give-backs of racing attempts add up in any order. A lock that
     has already ended belongs to a past period: nothing to give back there.
     """
-    db.session.execute(
-        update(Limit)
-        .where(Limit.kind == policy.kind, Limit.key == key, Limit.count > 0,
-               or_(Limit.locked_until.is_(None), Limit.locked_until > utcnow()))
-        .values(count=Limit.count - 1,
-                locked_until=case((Limit.count - 1 < policy.lock_at, null()), else_=Limit.locked_until))
-    )
+    _execute(_statement("give_back", _build_give_back), kind=policy.kind, key=key, now=utcnow(),
+             lock_at=policy.lock_at)
 
 
 def release(policy: Policy, key: str) -> None:
@@ -171,15 +227,12 @@ def reset(policy: Policy, key: str, *others: Policy) -> None:
 
     Several policies of one key are reset by one statement.
     """
+    if not others:
+        _execute(_statement("reset", _build_reset, 1), kind=policy.kind, key=key)
+        return
     kinds = [policy.kind, *(other.kind for other in others)]
-    db.session.execute(
-        update(Limit).where(Limit.kind.in_(kinds), Limit.key == key).values(count=0, window_started_at=None)
-    )
+    _execute(_statement("reset", _build_reset, len(kinds)), kinds=kinds, key=key)
 
 
 def unlock(policy: Policy, key: str) -> None:
-    db.session.execute(
-        update(Limit)
-        .where(and_(Limit.kind == policy.kind, Limit.key == key))
-        .values(count=0, window_started_at=None, locked_until=None)
-    )
+    _execute(_statement("unlock", _build_unlock), kind=policy.kind, key=key)

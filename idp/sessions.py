@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import current_app, g, request
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from . import crypto
 from .extensions import db
@@ -18,6 +18,11 @@ from .models import BrowserSession, utcnow
 
 COOKIE = "idp_session"
 PURPOSE = "browser-session"
+
+
+_table = BrowserSession.__table__
+_INSERT = insert(_table).returning(_table.c.id)
+_BY_SID = select(BrowserSession).where(BrowserSession.sid_hash == bindparam("sid_hash"))
 
 
 def _cfg(name: str):
@@ -40,7 +45,7 @@ def current() -> BrowserSession | None:
     found = None
     sid = request.cookies.get(COOKIE)
     if sid and len(sid) < 100:
-        row = db.session.scalar(select(BrowserSession).where(BrowserSession.sid_hash == crypto.keyed_hash(PURPOSE, sid)))
+        row = db.session.scalar(_BY_SID, {"sid_hash": crypto.keyed_hash(PURPOSE, sid)})
         if row is not None and is_live(row):
             found = row
     g.idp_browser_session = found
@@ -65,16 +70,19 @@ def start(user_id: int, auth_time: int, amr: list[str], acr: str) -> BrowserSess
     """Open a new session (the old one of this browser, if any, is ended).
 
     The cookie is set on whatever response this request ends with (:func:`apply_cookie`).
+    The row is written by one INSERT, committed with the authorization code that
+    follows; the object returned holds its values but is not in the ORM session
+    (changing it writes nothing: :func:`end` and :func:`touch` are for loaded rows).
     """
     old = current()
     if old is not None:
         old.ended_at = utcnow()
     sid = crypto.random_token(32)
-    row = BrowserSession(
-        sid_hash=crypto.keyed_hash(PURPOSE, sid), user_id=user_id, auth_time=auth_time, amr=amr, acr=acr
-    )
-    db.session.add(row)
-    db.session.flush()  # committed with the authorization code that follows
+    now = utcnow()
+    values = {"sid_hash": crypto.keyed_hash(PURPOSE, sid), "user_id": user_id, "auth_time": auth_time,
+              "amr": amr, "acr": acr, "created_at": now, "last_seen_at": now}
+    row = BrowserSession(**values)
+    row.id = db.session.connection().execute(_INSERT, values).scalar_one()
     g.idp_browser_session = row
     g.idp_session_cookie = sid
     return row

@@ -86,7 +86,7 @@ BUDGET: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
     "GET /connexion (step 1: code request page)":                         ((1, 0),   (1, 0)),
     "POST /connexion code request (step 1: sends the mail)":              ((4, 2),   (4, 2)),
     "GET /connexion (step 3: code page)":                                 ((1, 0),   (1, 0)),
-    "POST /connexion code (step 3: answers the relying party)":           ((13, 2),  (13, 2)),
+    "POST /connexion code (step 3: answers the relying party)":           ((12, 2),  (12, 2)),
     "POST /token authorization_code":                                     ((3, 1),   (3, 1)),
     "GET /userinfo":                                                      ((1, 0),   (1, 0)),
     "POST /introspect":                                                   ((1, 0),   (1, 0)),
@@ -97,8 +97,8 @@ BUDGET: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
     "POST /token client_credentials":                                     ((1, 1),   (1, 1)),
     "GET /authorize (single sign-on, live session)":                      ((9, 2),   (9, 2)),
     "POST /logout (id_token_hint of the session's person)":               ((5, 1),   (5, 1)),
-    "POST /connexion code + remember (step 3: trusts the browser)":       ((14, 2),  (14, 2)),
-    "POST /connexion password on a trusted browser (finishes the login)": ((15, 2),  (15, 2)),
+    "POST /connexion code + remember (step 3: trusts the browser)":       ((13, 2),  (13, 2)),
+    "POST /connexion password on a trusted browser (finishes the login)": ((14, 2),  (14, 2)),
 }
 
 # The steady state: the key and client caches are filled once per test and never expire during it.

@@ -13,7 +13,7 @@ import time
 from datetime import timedelta
 
 from flask import current_app, g, redirect, request, url_for
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, inspect, select, update
 from sqlalchemy.orm import joinedload
 
 from .. import crypto, nir, security_headers, sessions
@@ -23,6 +23,14 @@ from ..oidc.server import StoredAuthorizationRequest, server
 
 COOKIE = "idp_flow"
 PURPOSE = "login-flow"
+
+
+#: The flow of a cookie, with its person (once known): every step after the password reads them.
+#: Built once, not at every request (building it, and its cache key, cost more than running it).
+_CURRENT = (
+    select(LoginFlow).options(joinedload(LoginFlow.user)).where(LoginFlow.flow_hash == bindparam("flow_hash"))
+)
+_COLUMNS = frozenset(LoginFlow.__table__.c.keys())
 
 
 def _cookie(raw: str) -> None:
@@ -47,18 +55,11 @@ def start(oauth_request):
     return redirect(url_for("login.step"))
 
 
-#: The flow of an identifier, with its person (once known): every step after the password reads
-#: them. Built once, not at every request (building it, and its cache key, cost more than running it).
-_BY_HASH = (
-    select(LoginFlow).options(joinedload(LoginFlow.user)).where(LoginFlow.flow_hash == bindparam("flow_hash"))
-)
-
-
 def current() -> LoginFlow | None:
     raw = request.cookies.get(COOKIE)
     if not raw or len(raw) > 100:
         return None
-    flow = db.session.scalar(_BY_HASH, {"flow_hash": crypto.keyed_hash(PURPOSE, raw)})
+    flow = db.session.scalar(_CURRENT, {"flow_hash": crypto.keyed_hash(PURPOSE, raw)})
     if flow is None or flow.completed_at is not None or utcnow() >= flow.expires_at:
         return None
     # The pages of a login in progress post forms that the relying party's redirect may answer.
@@ -73,13 +74,23 @@ def renew_identifier(flow: LoginFlow) -> None:
 
 
 def _close(flow: LoginFlow) -> bool:
-    """Mark the flow finished; False when a double submit already did."""
-    done = db.session.execute(
-        update(LoginFlow).where(LoginFlow.id == flow.id, LoginFlow.completed_at.is_(None)).values(completed_at=utcnow())
+    """Mark the flow finished; False when a double submit already did.
+
+    One conditional UPDATE, which also writes what this request changed in the flow
+    (the steps passed, the renewed identifier, the person): the flow is then taken out
+    of the session, so that the request's commit does not write it a second time.
+    """
+    state = inspect(flow)
+    changed = {attr.key: attr.value for attr in state.attrs if attr.key in _COLUMNS and attr.history.has_changes()}
+    table = LoginFlow.__table__
+    done = db.session.connection().execute(
+        update(table).where(table.c.id == flow.id, table.c.completed_at.is_(None))
+        .values(completed_at=utcnow(), **changed)
     )
     if done.rowcount != 1:
         db.session.rollback()
         return False
+    db.session.expunge(flow)
     _cookie("")
     return True
 

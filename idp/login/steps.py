@@ -14,6 +14,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 from flask import render_template, request
+from sqlalchemy import bindparam, select
 
 from .. import crypto, limits, nir
 from ..extensions import db
@@ -23,6 +24,8 @@ from . import policy
 from .forms import PasswordForm
 
 PASSED = object()
+
+_USER_BY_NIR = select(User).where(User.nir == bindparam("nir"))
 
 
 def lock_page(template: str, until):
@@ -69,7 +72,7 @@ class PasswordStep(Step):
         attempt = limits.reserve(policy.password_failures(), key)
         if not attempt.allowed:  # locked: not verified, not counted, not extended
             return lock_page("login/case6_password_lock.html", attempt.locked_until)
-        user = db.session.query(User).filter_by(nir=nir.normalize(form.nir.data)).one_or_none()
+        user = db.session.scalar(_USER_BY_NIR, {"nir": nir.normalize(form.nir.data)})
         # Always one Argon2 verification, known NIR or not: same answer, same time.
         if not crypto.verify_password(user.password_hash if user else None, form.password.data):
             if attempt.locked_until is not None:  # that was the last attempt: case 6

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 import pyotp
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import crypto, limits
@@ -25,6 +25,16 @@ from ..mail import MailError, render_mail, send_mail
 from ..models import LoginFlow, utcnow
 
 PURPOSE = "security-code"
+
+_flows = LoginFlow.__table__
+#: The pending code alone, read again after the reservation.
+_PENDING = select(_flows.c.code_hash).where(_flows.c.id == bindparam("flow_id"))
+#: Consumes the code: matches only while that very code is still pending (single use).
+_CONSUME = (
+    update(_flows)
+    .where(_flows.c.id == bindparam("flow_id"), _flows.c.code_hash == bindparam("submitted_hash"))
+    .values(code_hash=None, code_expires_at=None)
+)
 
 
 def _hash(flow: LoginFlow, code: str) -> str:
@@ -108,22 +118,21 @@ def verify(flow: LoginFlow, submitted: str) -> Verdict:
         return Verdict(Result.LOCKED, attempt.locked_until)  # not compared, not counted
     # The pending code is read again after the reservation (the code alone, not the whole
     # flow): one a parallel submission used meanwhile is not compared at all.
-    pending = db.session.scalar(select(LoginFlow.code_hash).where(LoginFlow.id == flow.id))
+    connection = db.session.connection()
+    pending = connection.execute(_PENDING, {"flow_id": flow.id}).scalar()
     if pending is None:
         limits.give_back(policy.code_failures(), key)  # nothing was compared
         return Verdict(Result.NO_CODE)
     set_committed_value(flow, "code_hash", pending)
     if not matches(flow, submitted):
         return Verdict(Result.LOCKED, attempt.locked_until) if attempt.locked_until else Verdict(Result.WRONG)
-    consumed = db.session.execute(
-        update(LoginFlow)
-        .where(LoginFlow.id == flow.id, LoginFlow.code_hash == _hash(flow, submitted))
-        .values(code_hash=None, code_expires_at=None)
-    )
+    consumed = connection.execute(_CONSUME, {"flow_id": flow.id, "submitted_hash": _hash(flow, submitted)})
     if consumed.rowcount != 1:  # a parallel submission of the same code won
         db.session.rollback()
         limits.give_back(policy.code_failures(), key)  # the right code: not a failure
         return Verdict(Result.NO_CODE)
+    set_committed_value(flow, "code_hash", None)  # as written: the flow's own write leaves them alone
+    set_committed_value(flow, "code_expires_at", None)
     limits.release(policy.code_failures(), key)
     return Verdict(Result.OK)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import current_app, g, request
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from .. import crypto, sessions
 from ..extensions import db
@@ -19,6 +19,10 @@ from ..models import TrustedDevice, utcnow
 
 COOKIE = "idp_device"
 PURPOSE = "trusted-device"
+
+
+_BY_TOKEN = select(TrustedDevice).where(TrustedDevice.token_hash == bindparam("token_hash"))
+_INSERT = insert(TrustedDevice.__table__)
 
 
 def _lifetime() -> int:
@@ -40,9 +44,7 @@ def _lookup(user_id: int) -> TrustedDevice | None:
     token = request.cookies.get(COOKIE)
     if not token or len(token) > 100:
         return None
-    device = db.session.scalar(
-        select(TrustedDevice).where(TrustedDevice.token_hash == crypto.keyed_hash(PURPOSE, token))
-    )
+    device = db.session.scalar(_BY_TOKEN, {"token_hash": crypto.keyed_hash(PURPOSE, token)})
     if device is None or device.user_id != user_id or device.revoked_at is not None or utcnow() >= device.expires_at:
         return None
     device.last_used_at = utcnow()
@@ -54,15 +56,11 @@ def trust(user_id: int) -> None:
     token = crypto.random_token(32)
     agent = (request.user_agent.string or "")[:200] or None
     now = utcnow()  # one instant: the lifetime is exact, not off by the second that flush may cross
-    db.session.add(
-        TrustedDevice(
-            user_id=user_id,
-            token_hash=crypto.keyed_hash(PURPOSE, token),
-            label=agent,
-            created_at=now,
-            expires_at=now + timedelta(seconds=_lifetime()),
-        )
-    )
+    # One INSERT, committed with the login it ends (rolled back with it by a double submit).
+    db.session.connection().execute(_INSERT, {
+        "user_id": user_id, "token_hash": crypto.keyed_hash(PURPOSE, token), "label": agent,
+        "created_at": now, "expires_at": now + timedelta(seconds=_lifetime()),
+    })
     g.idp_device_cookie = token
 
 
