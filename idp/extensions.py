@@ -73,6 +73,10 @@ def _ping_if_idle(dbapi_connection, connection_record, connection_proxy) -> None
             cursor.execute("SELECT 1")
         finally:
             cursor.close()
+        # The driver began a transaction for the ping (psycopg does): end it, so that the
+        # connection is handed out idle, as SQLAlchemy expects, and a request can still
+        # switch it to autocommit (idp.oidc.store.autocommit; psycopg refuses inside one).
+        dbapi_connection.rollback()
     except Exception as error:  # any DBAPI error on a ping means this connection is unusable
         raise exc.DisconnectionError(f"pooled connection lost while idle: {error.__class__.__name__}") from error
 

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from authlib.oauth2.rfc6749 import AuthorizationCodeMixin, TokenMixin
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, bindparam, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -40,8 +41,9 @@ class Grant(db.Model):
     user: Mapped[User | None] = relationship()
 
     @classmethod
-    def revoke(cls, grant_id: int) -> None:
-        db.session.connection().execute(_REVOKE_GRANT, {"grant_id": grant_id, "now": utcnow()})
+    def revoke(cls, connection: Connection, grant_id: int) -> None:
+        """Revoke the grant and so every code and token issued from it (one UPDATE on ``connection``)."""
+        connection.execute(_REVOKE_GRANT, {"grant_id": grant_id, "now": utcnow()})
 
 
 class CodeState(AuthorizationCodeMixin):
@@ -69,9 +71,9 @@ class CodeState(AuthorizationCodeMixin):
     def get_amr(self) -> list | None:
         return self.grant.amr
 
-    def claim(self) -> bool:
+    def claim(self, connection: Connection) -> bool:
         """Mark the code used; True for exactly one caller, however many race."""
-        result = db.session.connection().execute(_CLAIM_CODE, {"code_id": self.id, "now": utcnow()})
+        result = connection.execute(_CLAIM_CODE, {"code_id": self.id, "now": utcnow()})
         return result.rowcount == 1
 
 
@@ -117,14 +119,14 @@ class TokenState(TokenMixin):
             and utcnow() < self.refresh_expires_at
         )
 
-    def claim_refresh(self) -> bool:
+    def claim_refresh(self, connection: Connection) -> bool:
         """Consume the refresh token; True for exactly one caller."""
-        result = db.session.connection().execute(_CLAIM_REFRESH, {"token_id": self.id, "now": utcnow()})
+        result = connection.execute(_CLAIM_REFRESH, {"token_id": self.id, "now": utcnow()})
         return result.rowcount == 1
 
-    def revoke_access(self) -> None:
+    def revoke_access(self, connection: Connection) -> None:
         """Revoke the access token (kept, marked, so that introspection says it is inactive)."""
-        db.session.connection().execute(_REVOKE_ACCESS, {"token_id": self.id, "now": utcnow()})
+        connection.execute(_REVOKE_ACCESS, {"token_id": self.id, "now": utcnow()})
 
     # --- Authlib TokenMixin ----------------------------------------------------------
     def check_client(self, client) -> bool:
@@ -169,7 +171,8 @@ class Token(db.Model, TokenState):
 
 
 # The single-use and revocation UPDATEs, built once: Core statements on the tables (no ORM
-# session synchronisation), executed on the session's connection, in its transaction.
+# session synchronisation), executed on the connection the caller passes (the protocol
+# endpoints' own: idp.oidc.store.connection), in its transaction.
 _grants, _codes, _tokens = Grant.__table__, AuthorizationCode.__table__, Token.__table__
 _REVOKE_GRANT = (
     update(_grants).where(_grants.c.id == bindparam("grant_id"), _grants.c.revoked_at.is_(None))

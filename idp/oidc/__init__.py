@@ -8,6 +8,7 @@
 * :mod:`.endpoints` — one module per endpoint.
 """
 
+from . import store
 from .endpoints import bp
 from .server import server
 
@@ -15,3 +16,5 @@ from .server import server
 def init_app(app) -> None:
     server.init_app(app)
     app.register_blueprint(bp)
+    app.teardown_request(store.close_connection)
+    app.teardown_appcontext(store.close_connection)

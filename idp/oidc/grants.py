@@ -21,7 +21,7 @@ from sqlalchemy import select
 from .. import crypto
 from ..extensions import db
 from ..models import AuthorizationCode, Grant, utcnow
-from . import keys
+from . import keys, store
 from .claims import USER_SCOPES, pairwise_sub, user_claims
 from .store import TokenStore
 
@@ -87,8 +87,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             return None
         if item.used_at is not None:
             # RFC 6749 §4.1.2: a code used twice revokes what was issued from it.
-            Grant.revoke(item.grant_id)
-            db.session.commit()
+            Grant.revoke(store.connection(), item.grant_id)
+            store.commit()
             return None
         if item.is_expired() or item.grant.revoked_at is not None:
             return None
@@ -96,9 +96,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def authenticate_user(self, authorization_code):
         # The code is consumed here, after every check has passed, atomically.
-        if not authorization_code.claim():
-            Grant.revoke(authorization_code.grant_id)
-            db.session.commit()
+        if not authorization_code.claim(store.connection()):
+            Grant.revoke(store.connection(), authorization_code.grant_id)
+            store.commit()
             raise InvalidGrantError("Authorization code already used.")
         return authorization_code.user
 
@@ -201,18 +201,18 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         if token is None:
             return None
         if token.refresh_used_at is not None and token.grant_id and token.check_client(self.request.client):
-            Grant.revoke(token.grant_id)  # RFC 9700 §4.14.2: reuse means theft
-            db.session.commit()
+            Grant.revoke(store.connection(), token.grant_id)  # RFC 9700 §4.14.2: reuse means theft
+            store.commit()
             return None
         if token.grant is not None and utcnow() >= token.grant.created_at + timedelta(seconds=_cfg("GRANT_LIFETIME")):
             return None  # the grant is too old: the person logs in again
         return token if token.refresh_usable() else None
 
     def authenticate_user(self, refresh_token):
-        if not refresh_token.claim_refresh():
+        if not refresh_token.claim_refresh(store.connection()):
             if refresh_token.grant_id:
-                Grant.revoke(refresh_token.grant_id)
-            db.session.commit()
+                Grant.revoke(store.connection(), refresh_token.grant_id)
+            store.commit()
             raise InvalidGrantError("Refresh token already used.")
         return refresh_token.user
 

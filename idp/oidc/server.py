@@ -21,11 +21,12 @@ from authlib.oauth2.rfc6750 import (
 )
 from authlib.oauth2.rfc9207 import IssuerParameter
 from flask import current_app, g, make_response, render_template
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from .. import crypto
 from ..extensions import db
 from ..models import Client
+from . import store
 from .checks import AuthorizationChecks
 from .grants import (
     AuthorizationCodeGrant,
@@ -159,12 +160,31 @@ def echoable_state(state: str | None) -> str | None:
     return state
 
 
-def find_client(client_id: str | None) -> Client | None:
+def _plausible_client_id(client_id: str | None) -> bool:
     # Client identifiers are short URL-safe strings; anything else is unknown without
     # a query (PostgreSQL refuses a NUL character in a text parameter outright).
-    if not client_id or len(client_id) > 64 or not client_id.isprintable():
+    return bool(client_id) and len(client_id) <= 64 and client_id.isprintable()
+
+
+def find_client(client_id: str | None) -> Client | None:
+    if not _plausible_client_id(client_id):
         return None
     return db.session.scalar(select(Client).where(Client.client_id == client_id))
+
+
+_clients = Client.__table__
+_CLIENT_BY_ID = select(_clients).where(_clients.c.client_id == bindparam("client_id"))
+
+
+def _read_client(client_id: str | None) -> Client | None:
+    """The client's row on the protocol connection, as a transient :class:`Client` (no session).
+
+    Readable from any thread and any session; never to be added to a session.
+    """
+    if not _plausible_client_id(client_id):
+        return None
+    row = store.connection().execute(_CLIENT_BY_ID, {"client_id": client_id}).mappings().first()
+    return Client(**row) if row is not None else None
 
 
 #: Most clients a process keeps (registered clients are few; past this the cache starts again).
@@ -181,27 +201,26 @@ def authenticating_client(client_id: str | None) -> Client | None:
     delay; a new client is never cached as unknown, so it works at once. The secret is
     still checked on every request (HMAC, constant time) against the cached hash.
 
-    The cached :class:`Client` is a copy detached from any session, shared by the
-    threads of the process and only read: never add it to a session (the stores use
-    its ``id``). The authorization endpoint does not use this cache: a redirect URI
+    The cached :class:`Client` is built from the row, outside any session (:func:`_read_client`),
+    shared by the threads of the process and only read: never add it to a session (the
+    stores use its ``id``). The authorization endpoint does not use this cache: a redirect URI
     removed from a client is refused at once there.
     """
     lifetime = current_app.config["IDP_CLIENT_CACHE_SECONDS"]
     if lifetime <= 0:
-        return find_client(client_id)
+        return _read_client(client_id)
     cache = current_app.extensions.setdefault("idp_clients", {})
     now = time.monotonic()
     entry = cache.get(client_id)
     if entry is not None and entry[0] > now:
         g.idp_authenticated_client = entry[1]
         return entry[1]
-    client = find_client(client_id)
+    client = _read_client(client_id)
     if client is None:
         cache.pop(client_id, None)
         return None
     if len(cache) >= CLIENT_CACHE_SIZE:
         cache.clear()
-    client = _detached_copy(client)
     cache[client_id] = (now + lifetime, client)
     g.idp_authenticated_client = client
     return client
@@ -214,11 +233,6 @@ def forget_client() -> str | None:
         current_app.extensions.get("idp_clients", {}).pop(client.client_id, None)
         return client.client_id
     return None
-
-
-def _detached_copy(client: Client) -> Client:
-    """A transient :class:`Client` with the row's values: readable from any thread, any session."""
-    return Client(**{column.key: getattr(client, column.key) for column in Client.__mapper__.column_attrs})
 
 
 class AccessTokenRequiredError(OAuth2Error):

@@ -15,14 +15,24 @@ map, then flushed by the unit of work) cost several times the SQL itself. Here:
 
 Nothing is cached here: every request reads the token's row, so a revocation, a used
 refresh token or a revoked grant is seen by the next request on any worker or host.
+
+The statements run on the request's own Core connection (:func:`connection`), not on
+the ORM session: no object of these endpoints is in a session, and the session's
+transaction machinery (autobegin, flush, commit, close, remove) cost more than the
+statements themselves on a SQLite token request. A request that writes two rows that
+go together (a code or refresh token consumed and its successor stored) commits once
+(:func:`commit`); one that runs a single statement, or only reads, asks for
+:func:`autocommit` first: on PostgreSQL each statement is then its own transaction,
+without the ``BEGIN`` and ``COMMIT``/``ROLLBACK`` round trips around it.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import current_app
+from flask import current_app, g
 from sqlalchemy import bindparam, insert, select
+from sqlalchemy.engine import Connection
 
 from .. import crypto
 from ..extensions import db
@@ -138,8 +148,71 @@ def _token(row, matched: str) -> TokenRecord:
     return token
 
 
+def connection() -> Connection:
+    """This request's connection for the protocol statements, checked out from the pool once.
+
+    Returned to the pool (rolled back if not committed) when the application context
+    ends (:func:`close_connection`), on success, error or database outage alike.
+    """
+    conn = g.get("idp_connection")
+    if conn is None:
+        engine = db.engine
+        conn = engine.connect()
+        if g.get("idp_autocommit") and engine.dialect.name != "sqlite":
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            g.idp_autocommitting = True
+        g.idp_connection = conn
+    return conn
+
+
+def autocommit() -> None:
+    """Run this request's statements in autocommit mode: each one is its own transaction.
+
+    For the requests that read, or write a single row (``client_credentials``, userinfo,
+    introspection): a statement is atomic by itself, and PostgreSQL then needs one round
+    trip per statement instead of three (``BEGIN``, the statement, ``COMMIT``). Called
+    before the request's first statement; a request that must change several rows at
+    once (a code or refresh token exchanged) never calls it.
+
+    Not on SQLite: there is no round trip to save (a SELECT starts no transaction, an
+    INSERT commits inside the library either way), and switching the connection's mode
+    and back costs more than the commit.
+    """
+    if "idp_connection" not in g:
+        g.idp_autocommit = True
+
+
+def commit() -> None:
+    """Commit what this request wrote on :func:`connection`, if anything (in autocommit mode, it is)."""
+    conn = g.get("idp_connection")
+    if conn is not None and conn.in_transaction() and not g.get("idp_autocommitting"):
+        conn.commit()
+
+
+def rollback() -> None:
+    conn = g.get("idp_connection")
+    if conn is not None:
+        conn.rollback()
+
+
+def close_connection(exc: BaseException | None = None) -> None:
+    """``teardown_request`` (and ``teardown_appcontext``): return the connection to the pool.
+
+    At the end of the request, not only of its application context: a context pushed
+    around several requests (the tests, the CLI) would otherwise keep one connection,
+    and its mode, from one request to the next. Anything not committed is rolled back
+    by the pool; a connection that died (database outage) was already invalidated by
+    SQLAlchemy and is discarded.
+    """
+    g.pop("idp_autocommit", None)
+    g.pop("idp_autocommitting", None)
+    conn = g.pop("idp_connection", None)
+    if conn is not None:
+        conn.close()
+
+
 def _one(statement, value: str):
-    return db.session.connection().execute(statement, {"hash": value}).mappings().first()
+    return connection().execute(statement, {"hash": value}).mappings().first()
 
 
 def _cfg(name: str):
@@ -189,7 +262,8 @@ class TokenStore:
         """Store what the token endpoint issues: one INSERT, in the request's transaction.
 
         Not committed here: the ID token is made next, and the token endpoint commits once,
-        with the code or refresh token consumed, when the answer is ready.
+        with the code or refresh token consumed, when the answer is ready
+        (``client_credentials``: in autocommit mode, this INSERT is all it writes).
         """
         now = utcnow()
         grant_source = request.authorization_code or request.refresh_token
@@ -200,7 +274,7 @@ class TokenStore:
             if grant_source is not None:  # never past the grant's own end
                 grant_end = grant_source.grant.created_at + timedelta(seconds=_cfg("GRANT_LIFETIME"))
                 refresh_expires_at = min(refresh_expires_at, grant_end)
-        db.session.connection().execute(_INSERT_TOKEN, {
+        connection().execute(_INSERT_TOKEN, {
             "client_id": request.client.id,
             "grant_id": grant_source.grant_id if grant_source is not None else None,
             "user_id": request.user.id if request.user is not None else None,

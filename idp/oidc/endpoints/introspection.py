@@ -6,6 +6,7 @@ from flask import current_app
 
 from ...models.clock import epoch
 from ..claims import pairwise_sub
+from .. import store
 from ..store import TokenStore
 from ..server import server
 from . import bp
@@ -55,4 +56,5 @@ server.register_endpoint(IntrospectionEndpoint)
 
 @bp.route("/introspect", methods=["POST"])
 def introspect():
+    store.autocommit()  # reads only
     return server.create_endpoint_response(IntrospectionEndpoint.ENDPOINT_NAME)

@@ -3,8 +3,8 @@
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 
-from ...extensions import db
 from ...models import Grant
+from .. import store
 from ..store import TokenStore
 from ..server import server
 from . import bp
@@ -25,10 +25,10 @@ class RevocationEndpoint(_RevocationEndpoint):
     def revoke_token(self, token, request):
         if token.matched == "refresh_token" and token.grant_id is not None:
             # RFC 7009 §2.1: a refresh token's access tokens go with it.
-            Grant.revoke(token.grant_id)
+            Grant.revoke(store.connection(), token.grant_id)
         if token.access_revoked_at is None:
-            token.revoke_access()
-        db.session.commit()
+            token.revoke_access(store.connection())
+        store.commit()
 
 
 server.register_endpoint(RevocationEndpoint)

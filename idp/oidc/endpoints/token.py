@@ -4,7 +4,7 @@ from authlib.oauth2.rfc6749 import InvalidClientError, InvalidGrantError, Invali
 from flask import request
 from sqlalchemy.exc import IntegrityError
 
-from ...extensions import db
+from .. import store
 from ..server import find_client, forget_client, server
 from . import bp
 
@@ -21,11 +21,13 @@ def token():
     for name in SINGLE_VALUED:
         if len(request.values.getlist(name)) > 1:
             return server.handle_error_response(None, InvalidRequestError(f"Multiple '{name}' in request."))
+    if request.form.get("grant_type") == "client_credentials":
+        store.autocommit()  # it writes one row, the token: nothing to commit with it
     try:
         response = server.create_token_response()
         # One commit per request: the code or refresh token consumed and the tokens stored together,
         # after the answer is made (a failure before leaves nothing half done).
-        db.session.commit()
+        store.commit()
     except IntegrityError:
         return _owner_gone()
     return response
@@ -39,7 +41,7 @@ def _owner_gone():
     be stored (foreign key). Nothing was stored; the client is forgotten and the answer
     is the OAuth error of a client (or grant) that no longer exists, not a 500.
     """
-    db.session.rollback()
+    store.rollback()
     client_id = forget_client()
     if client_id is not None and find_client(client_id) is None:
         return server.handle_error_response(None, InvalidClientError(

@@ -3,6 +3,7 @@
 from authlib.integrations.flask_oauth2 import current_token
 from authlib.oidc.core import UserInfoEndpoint as _UserInfoEndpoint
 
+from .. import store
 from ..claims import pairwise_sub, user_claims
 from ..server import resource_protector, server
 from . import bp
@@ -20,4 +21,5 @@ server.register_endpoint(UserInfoEndpoint(resource_protector=resource_protector)
 
 @bp.route("/userinfo", methods=["GET", "POST"])
 def userinfo():
+    store.autocommit()  # one SELECT
     return server.create_endpoint_response(UserInfoEndpoint.ENDPOINT_NAME)
