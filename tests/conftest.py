@@ -22,6 +22,7 @@ from werkzeug.serving import make_server
 
 from idp import create_app, nir
 from idp.extensions import db
+from idp.recovery import links
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("IDP_TEST_DATABASE_URL") else [])
 KEY_SECRET = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
@@ -131,6 +132,8 @@ def app(database_url, settings, port, outbox_dir, mailbox):
         db.session.commit()
         yield app
         db.session.remove()
+        # A reset-link job queued by the test may still be writing (idp.recovery.links.send_later).
+        assert links.wait_for_jobs(10), "a mail job still runs 10 s after the test"
         # Empty every table, children first.
         for table in reversed(db.metadata.sorted_tables):
             db.session.execute(delete(table))

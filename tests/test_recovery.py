@@ -24,7 +24,7 @@ from idp.extensions import db
 from idp.login import policy
 from idp.models import BrowserSession, Grant, Limit, LoginFlow, TrustedDevice, User, utcnow
 from idp.models.recovery import CaptchaChallenge, PasswordReset
-from idp.recovery import ConfigurationError, captcha
+from idp.recovery import ConfigurationError, captcha, links
 from idp.recovery.password_policy import SPECIALS
 from idp.recovery.voice import ALPHABET
 from login_pages import alert_text, fresh, move, near, page_text, paris
@@ -764,3 +764,13 @@ def test_per_ip_limits_hook_the_recovery_pages_only(app, web):
     for path in ("/.well-known/openid-configuration", "/jwks.json", "/connexion"):
         assert "X-RateLimit-Limit" not in web.get(path).headers, path
     assert "X-RateLimit-Limit" not in web.post("/token", data={"grant_type": "client_credentials"}).headers
+
+
+def test_wait_for_jobs_returns_once_the_queued_mail_jobs_are_done():
+    """What the tests rely on before emptying the tables between two tests (see ``conftest.app``)."""
+    done = threading.Event()
+    release = threading.Event()
+    links.send_later(lambda: (release.wait(5), done.set()), delay=0.01)
+    assert links.wait_for_jobs(0.2) is False  # still running: reported, not waited for forever
+    release.set()
+    assert links.wait_for_jobs(5) is True and done.is_set()

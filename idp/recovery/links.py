@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 from typing import Callable
 
@@ -62,10 +62,32 @@ def send_later(job: Callable[[], None], delay: float = 0.0) -> None:
         pool = _senders.get(pid)
         if pool is None:
             pool = _senders[pid] = ThreadPoolExecutor(max_workers=4, thread_name_prefix="idp-mail")
-    if delay:
-        pool.submit(lambda: (time.sleep(delay), job()))
-    else:
-        pool.submit(job)
+    future = pool.submit(lambda: (time.sleep(delay), job())) if delay else pool.submit(job)
+    with _senders_lock:
+        _pending.add(future)
+    future.add_done_callback(_forget)
+
+
+#: The jobs queued or running in this process (see :func:`wait_for_jobs`).
+_pending: set = set()
+
+
+def _forget(future) -> None:
+    with _senders_lock:
+        _pending.discard(future)
+
+
+def wait_for_jobs(timeout: float = 10.0) -> bool:
+    """Wait until the mail jobs of this process are done; False if some still run after ``timeout`` s.
+
+    For whoever must know that no job writes to the database any more: the tests
+    before they empty the tables between two tests (a late reset-link row would
+    otherwise belong to the next test's person, whose id may be the same).
+    """
+    with _senders_lock:
+        pending = list(_pending)
+    done, not_done = wait(pending, timeout=timeout) if pending else ((), ())
+    return not not_done
 
 
 def mail_job(template: str, to: str, **context) -> Callable[[], None]:
