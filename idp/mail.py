@@ -22,10 +22,13 @@ beside the one password hash. The message is written directly as bytes (headers,
 ``multipart/alternative``, quoted-printable UTF-8 bodies) rather than through the
 ``email`` package's policies, which took a millisecond per mail; and each thread
 keeps its SMTP connection open for the next mail (``IDP_MAIL_KEEP_ALIVE`` seconds,
-greeting, STARTTLS and login done once). A kept connection the server has closed
-meanwhile (a restart, its idle timeout: ``421``, a reset, end of file) is replaced
-by a new one and the mail sent on it, once; any other failure (a refusal, a
-timeout, no server) is a :class:`MailError` at once, as without keep-alive.
+greeting, STARTTLS and login done once). A kept connection is asked ``NOOP``
+first, with :data:`PROBE_TIMEOUT`: one the server closed meanwhile (a restart, its
+idle timeout: ``421``, a reset, end of file) or that a network device dropped
+silently (no answer) is replaced by a new one before the mail is sent, so a mail
+is never sent again after a failure that may have come once the server had it;
+any failure while sending (a refusal, a timeout, no server) is a
+:class:`MailError` at once, as without keep-alive.
 
 Mails carry secrets (codes, links): their body is never logged, and subjects must
 never contain one (the subject is logged). A failure to send raises
@@ -196,6 +199,9 @@ def _sender(from_header: str) -> tuple[str, str]:
 
 
 def _qp_part(content_type: str, body: str) -> bytes:
+    # Lines end in CRLF on the wire and nowhere else a CR: a bare CR or LF is refused by
+    # servers that guard against SMTP smuggling (a value from the database may hold one).
+    body = body.replace("\r\n", "\n").replace("\r", "\n")
     encoded = binascii.b2a_qp(body.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
     return (f"Content-Type: {content_type}; charset=\"utf-8\"\r\n"
             "Content-Transfer-Encoding: quoted-printable\r\n\r\n").encode() + encoded
@@ -389,11 +395,25 @@ def _smtp_session(url: str, work) -> str:
 _kept = threading.local()
 
 
-def _closed_by_server(exc: BaseException) -> bool:
-    """A kept connection the server closed meanwhile: nothing of the mail was accepted on it."""
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return exc.smtp_code == 421  # "service not available, closing transmission channel"
-    return isinstance(exc, (smtplib.SMTPServerDisconnected, ConnectionError))
+#: Seconds a kept connection has to answer ``NOOP`` before it is replaced by a new one.
+PROBE_TIMEOUT = 1.0
+
+
+def _answers(smtp: smtplib.SMTP, timeout: float) -> bool:
+    """Whether a kept connection still answers ``NOOP`` within :data:`PROBE_TIMEOUT`.
+
+    Asked before a mail rather than retrying the mail after a failure: a failure
+    after ``DATA`` may come once the server has queued the mail, and a retry would
+    send it twice; and a connection a firewall dropped without a word would make
+    the mail wait the whole SMTP timeout.
+    """
+    try:
+        smtp.sock.settimeout(PROBE_TIMEOUT)
+        code, _ = smtp.noop()
+        smtp.sock.settimeout(timeout)
+    except (smtplib.SMTPException, OSError, AttributeError):
+        return False
+    return code == 250
 
 
 def _deliver(smtp: smtplib.SMTP, mail: OutgoingMail) -> None:
@@ -413,21 +433,16 @@ def _send_smtp(url: str, mail: OutgoingMail) -> None:
             if kept_url != url or time.monotonic() - last_used > keep_alive:
                 _close(smtp)  # no QUIT: a server that stopped answering would make it wait
                 smtp = None
-        if smtp is not None:
-            try:
-                _deliver(smtp, mail)
-            except Exception as exc:
-                _close(smtp)
-                if not _closed_by_server(exc):
-                    raise
-                smtp = None  # the server closed it meanwhile: once more, on a new connection
+        if smtp is not None and not _answers(smtp, cfg.timeout):
+            _close(smtp)  # closed by the server, or dropped on the way: a new one
+            smtp = None
         if smtp is None:
             smtp = _connect(cfg)
-            try:
-                _deliver(smtp, mail)
-            except BaseException:
-                _close(smtp)
-                raise
+        try:
+            _deliver(smtp, mail)
+        except BaseException:
+            _close(smtp)
+            raise
         if keep_alive > 0:
             _kept.connection = (url, smtp, time.monotonic())
         else:

@@ -162,6 +162,41 @@ def test_a_thread_keeps_its_connection_and_replaces_one_the_server_closed(app):
             still.stop()
 
 
+def test_a_kept_connection_dropped_silently_is_replaced_within_the_probe_timeout(app, smtp_server):
+    """A firewall that dropped the idle connection without a word: NOOP gets no answer, the
+    connection is replaced after PROBE_TIMEOUT (not the 10 s SMTP timeout), the mail leaves once."""
+    import smtplib
+    import socket
+    import time
+
+    from idp import mail as mailer
+
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts, never answers
+    try:
+        dead = smtplib.SMTP()
+        dead.sock = socket.create_connection(silent.getsockname(), timeout=10)
+        dead.file = None
+        app.config["IDP_MAIL_URL"] = smtp_server.url
+        mailer._kept.connection = (smtp_server.url, dead, time.monotonic())
+        started = time.monotonic()
+        send_mail(TO, "Après la coupure", TEXT)
+        waited = time.monotonic() - started
+        assert waited < mailer.PROBE_TIMEOUT + 2, waited
+        assert [m["Subject"] for m in smtp_server.to(TO)] == ["Après la coupure"]
+        assert mailer._kept.connection[1] is not dead
+    finally:
+        silent.close()
+
+
+def test_html_and_text_lines_end_in_crlf_whatever_the_values_hold(app, smtp_server):
+    """A CR in a value (a name from the database) never reaches the wire alone: servers that guard
+    against SMTP smuggling refuse bare CR and LF."""
+    send_mail(TO, SUBJECT, "Bonjour Jeanne\r\nMartin\rfin\n", "<p>Jeanne\rMartin</p>\r\n<p>fin</p>\n")
+    raw = smtp_server.wait_for(TO).raw
+    assert b"\r\r" not in raw
+    assert raw.replace(b"\r\n", b"").count(b"\r") == 0 and raw.replace(b"\r\n", b"").count(b"\n") == 0
+
+
 def test_composed_message_is_seven_bit_and_reads_back(app, smtp_server):
     long_line = "é" * 120
     send_mail(TO, SUBJECT, f"{long_line}\n.\nfin \n", f"<p>{long_line}</p>\n")
