@@ -208,7 +208,9 @@ def authenticating_client(client_id: str | None) -> Client | None:
     """
     lifetime = current_app.config["IDP_CLIENT_CACHE_SECONDS"]
     if lifetime <= 0:
-        return _read_client(client_id)
+        client = _read_client(client_id)
+        g.idp_authenticated_client = client  # as below: a client removed mid-request is invalid_client
+        return client
     cache = current_app.extensions.setdefault("idp_clients", {})
     now = time.monotonic()
     entry = cache.get(client_id)
