@@ -174,19 +174,15 @@ class Token(db.Model, TokenState):
 # session synchronisation), executed on the connection the caller passes (the protocol
 # endpoints' own: idp.oidc.store.connection), in its transaction.
 _grants, _codes, _tokens = Grant.__table__, AuthorizationCode.__table__, Token.__table__
-_REVOKE_GRANT = (
-    update(_grants).where(_grants.c.id == bindparam("grant_id"), _grants.c.revoked_at.is_(None))
-    .values(revoked_at=bindparam("now"))
-)
-_CLAIM_CODE = (
-    update(_codes).where(_codes.c.id == bindparam("code_id"), _codes.c.used_at.is_(None))
-    .values(used_at=bindparam("now"))
-)
-_REVOKE_ACCESS = (
-    update(_tokens).where(_tokens.c.id == bindparam("token_id"), _tokens.c.access_revoked_at.is_(None))
-    .values(access_revoked_at=bindparam("now"))
-)
-_CLAIM_REFRESH = (
-    update(_tokens).where(_tokens.c.id == bindparam("token_id"), _tokens.c.refresh_used_at.is_(None))
-    .values(refresh_used_at=bindparam("now"))
-)
+
+
+def _set_once(table, key: str, column: str):
+    """``UPDATE table SET column = :now WHERE id = :key AND column IS NULL``: true for one caller only."""
+    return (update(table).where(table.c.id == bindparam(key), table.c[column].is_(None))
+            .values({column: bindparam("now")}))
+
+
+_REVOKE_GRANT = _set_once(_grants, "grant_id", "revoked_at")
+_CLAIM_CODE = _set_once(_codes, "code_id", "used_at")
+_REVOKE_ACCESS = _set_once(_tokens, "token_id", "access_revoked_at")
+_CLAIM_REFRESH = _set_once(_tokens, "token_id", "refresh_used_at")
