@@ -244,6 +244,7 @@ def make_client(app):
         post_logout_redirect_uris=("http://127.0.0.1:8765/logged-out",),
         alg: str | None = None,
         name: str = "Site partenaire de test",
+        userinfo_alg: str | None = None,
     ):
         secret = None if public else crypto.random_token(32)
         client = Client(
@@ -254,6 +255,7 @@ def make_client(app):
             scope=scope,
             grant_types=list(grant_types),
             id_token_signed_response_alg=alg,
+            userinfo_signed_response_alg=userinfo_alg,
         )
         if secret:
             client.set_secret(secret)

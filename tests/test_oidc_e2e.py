@@ -27,11 +27,12 @@ def test_whole_life_of_a_login(live_server, make_user, make_client, browser):
     id_token = rp.verify_id_token(token["id_token"], token["access_token"])
     claims = id_token.claims
     assert claims["amr"] == ["pwd", "otp", "mfa"] and claims["acr"] == "urn:idp:acr:mfa"
-    assert claims["given_name"] == "Jeanne" and claims["sub"] != user.nir
+    assert claims["sub"] != user.nir
+    assert "given_name" not in claims and "birthdate" not in claims, "names are at UserInfo only (Core §5.4)"
 
     userinfo = requests.get(rp.metadata["userinfo_endpoint"],
                             headers={"Authorization": f"Bearer {token['access_token']}"}, timeout=10).json()
-    assert userinfo["sub"] == claims["sub"]
+    assert userinfo["sub"] == claims["sub"] and userinfo["given_name"] == "Jeanne"
     assert userinfo["email"] == user.email and userinfo["email_verified"] is True
     assert userinfo["affiliation"]["regime"] == {"code": "01", "name": "Régime général"}
 

@@ -119,10 +119,12 @@ def clients_group() -> None:
 @click.option("--alg", type=click.Choice(SUPPORTED_ALGS),
               help="ID token signing algorithm (default: the IDP_SIGNING_ALG setting).")
 @click.option("--client-credentials", is_flag=True, help="Also allow the client_credentials grant.")
+@click.option("--userinfo-signed-response-alg", "userinfo_alg", type=click.Choice(SUPPORTED_ALGS),
+              help="UserInfo as a JWT signed with this algorithm (OIDC Core 5.3.2); default plain JSON.")
 @click.option("--json", "as_json", is_flag=True, help="Print the registration as a JSON object.")
 @with_appcontext
 def add_command(name, redirect_uris, post_logout_redirect_uris, public, scope, alg, client_credentials,
-                as_json) -> None:
+                userinfo_alg, as_json) -> None:
     """Register a client; prints its client_id and, once and only now, its secret."""
     name = (name or "").strip()
     if not name:
@@ -144,6 +146,7 @@ def add_command(name, redirect_uris, post_logout_redirect_uris, public, scope, a
         scope=scope,
         grant_types=grant_types,
         id_token_signed_response_alg=alg,
+        userinfo_signed_response_alg=userinfo_alg,
     )
     secret = None
     if not public:
@@ -164,6 +167,7 @@ def add_command(name, redirect_uris, post_logout_redirect_uris, public, scope, a
             "token_endpoint_auth_method": client.token_endpoint_auth_method,
             "id_token_signed_response_alg": client.id_token_signed_response_alg
             or current_app.config["IDP_SIGNING_ALG"],
+            **({"userinfo_signed_response_alg": userinfo_alg} if userinfo_alg else {}),
         }, indent=2))
     else:
         click.echo(f"client_id:     {client.client_id}")

@@ -159,7 +159,8 @@ def callback():
     claims = dict(token["userinfo"])
     own = rp.session()
     own["id_token"] = token["id_token"]
-    own["name"] = " ".join(filter(None, (claims.get("given_name"), claims.get("family_name")))) or claims["sub"]
+    # The names come from UserInfo: the ID token carries the authentication only.
+    own["name"] = " ".join(filter(None, (userinfo.get("given_name"), userinfo.get("family_name")))) or claims["sub"]
     return render_template(
         "demo/callback.html",
         claims=_rows(claims),

@@ -1,7 +1,8 @@
 """Steps 1 to 3 of the seed, and the trusted-device shortcut.
 
 * :class:`TrustedDeviceStep` — a browser trusted within six months skips the
-  code, unless the relying party asks for a fresh one (``acr_values``);
+  code, unless the relying party asks for a fresh one (``acr_values``, or an
+  essential ``acr`` in the ``claims`` parameter that ``urn:idp:acr:device`` does not meet);
 * :class:`CodeRequestStep` — step 1: « un code de sécurité va être envoyé »;
 * :class:`CodeEntryStep` — step 3: the code, « J'utilise mon ordinateur personnel ».
 """
@@ -17,14 +18,13 @@ from ..login.forms import CodeForm, CodeRequestForm
 from ..login.steps import PASSED, Step, lock_page
 from ..mail import MailError
 from ..models import LoginFlow
-from ..oidc.acr import ACR_MFA
+from ..oidc.acr import AcrRequest
 from . import codes, devices
 
 
 def fresh_code_required(flow: LoginFlow) -> bool:
-    """The relying party asked for the code even on a trusted device."""
-    requested = (flow.authorization_params.get("acr_values") or "").split()
-    return bool(requested) and requested[0] == ACR_MFA
+    """The relying party asked for the code even on a trusted device (:meth:`AcrRequest.requires_code`)."""
+    return AcrRequest.from_params(flow.authorization_params).requires_code()
 
 
 class TrustedDeviceStep(Step):

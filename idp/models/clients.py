@@ -28,6 +28,8 @@ class Client(db.Model, ClientMixin):
     scope: Mapped[str] = mapped_column(String(500), default="openid")
     grant_types: Mapped[list] = mapped_column(JSON, default=list)
     id_token_signed_response_alg: Mapped[str | None] = mapped_column(String(10))
+    #: UserInfo as a signed JWT with this algorithm (OIDC Core §5.3.2); plain JSON when None.
+    userinfo_signed_response_alg: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     SECRET_PURPOSE = "client-secret"
@@ -55,6 +57,7 @@ class Client(db.Model, ClientMixin):
             "grant_types": list(self.grant_types or []),
             "token_endpoint_auth_method": self.token_endpoint_auth_method,
             "id_token_signed_response_alg": self.id_token_signed_response_alg,
+            "userinfo_signed_response_alg": self.userinfo_signed_response_alg,
         }
 
     @property

@@ -34,6 +34,9 @@ class Grant(db.Model):
     auth_time: Mapped[int | None] = mapped_column(Integer)
     acr: Mapped[str | None] = mapped_column(String(100))
     amr: Mapped[list | None] = mapped_column(JSON)
+    #: The releasable claims asked for by the ``claims`` parameter, per member
+    #: (``{"id_token": [...], "userinfo": [...]}``, :func:`idp.oidc.claims_request.requested`).
+    claims: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
 

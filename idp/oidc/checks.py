@@ -17,13 +17,14 @@ from flask import current_app
 
 from authlib.oidc.core.grants.util import validate_nonce
 
-from .acr import SUPPORTED_ACR_VALUES
+from . import claims_request
+from .acr import AcrRequest
 from .grants import OpenIDCodeExtension, RequireS256
 
 SINGLE_VALUED = (
     "response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "prompt", "max_age",
     "code_challenge", "code_challenge_method", "login_hint", "acr_values", "response_mode",
-    "ui_locales", "id_token_hint", "display", "claims_locales",
+    "ui_locales", "id_token_hint", "display", "claims_locales", "claims",
 )
 
 
@@ -33,6 +34,19 @@ class RequestNotSupportedError(OAuth2Error):
 
 class RequestUriNotSupportedError(OAuth2Error):
     error = "request_uri_not_supported"
+
+
+class UnmetAuthenticationRequirementsError(OAuth2Error):
+    """OpenID Connect Core Error Code ``unmet_authentication_requirements`` 1.0 (final, 2022).
+
+    Core §5.5.1.1 says an essential ``acr`` that cannot be met MUST be treated as a failed
+    authentication; this error code was registered for exactly that case ("SHALL be used if
+    the Relying Party wants the OP to conform to a certain Authentication Context Class
+    Reference value using an essential claim acr"), and tells the relying party more than
+    ``access_denied``, which reads as the person's refusal.
+    """
+
+    error = "unmet_authentication_requirements"
 
 
 def check_single_values(grant) -> None:
@@ -97,10 +111,21 @@ def check_max_age(grant) -> None:
         raise InvalidRequestError("'max_age' must be a non-negative integer.")
 
 
+def check_claims_request(grant) -> None:
+    """OIDC Core §5.5: the ``claims`` parameter is a JSON object of the right shape."""
+    try:
+        claims_request.parse(grant.request.payload.data.get("claims"))
+    except claims_request.ClaimsRequestError as error:
+        raise InvalidRequestError(str(error)) from error
+
+
 def check_acr_values(grant) -> None:
-    acr_values = grant.request.payload.data.get("acr_values")
-    if acr_values is not None and not set(acr_values.split()) & set(SUPPORTED_ACR_VALUES):
-        raise InvalidRequestError("Unknown 'acr_values'.")
+    """Unknown ``acr_values`` are ignored (a voluntary claim, Core §3.1.2.1); only an
+    *essential* ``acr`` that no authentication here can meet is refused (§5.5.1.1)."""
+    if not AcrRequest.from_params(grant.request.payload.data).satisfiable():
+        raise UnmetAuthenticationRequirementsError(
+            "None of the essential 'acr' values can be met: this provider can always deliver "
+            "urn:idp:acr:mfa.")
 
 
 _PKCE = RequireS256()
@@ -140,6 +165,7 @@ CHECKS = (
     check_nonce,
     check_prompt,
     check_max_age,
+    check_claims_request,
     check_acr_values,
 )
 

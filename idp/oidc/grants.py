@@ -13,6 +13,7 @@ from datetime import timedelta
 from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, grants
 from authlib.oauth2.rfc6749.hooks import hooked
 from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oidc.core import UserInfo
 from authlib.oidc.core.grants import OpenIDCode, OpenIDToken
 from authlib.oidc.core.grants.util import validate_request_prompt
 from flask import current_app
@@ -21,7 +22,7 @@ from sqlalchemy import select
 from .. import crypto
 from ..extensions import db
 from ..models import AuthorizationCode, Grant, utcnow
-from . import keys, store
+from . import claims_request, keys, store
 from .claims import USER_SCOPES, pairwise_sub, user_claims
 from .store import TokenStore
 
@@ -64,6 +65,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             auth_time=auth.auth_time,
             acr=auth.acr,
             amr=list(auth.amr or []),
+            # Checked at /authorize (idp.oidc.checks.check_claims_request); kept for every token.
+            claims=claims_request.requested(claims_request.parse(request.payload.data.get("claims"))),
         )
         db.session.add(grant)
         db.session.flush()
@@ -136,7 +139,13 @@ class RequireS256(CodeChallenge):
 # --- ID tokens -------------------------------------------------------------------------
 
 class IdTokenIssuer(OpenIDToken):
-    """Signs ID tokens with the active key of the client's algorithm."""
+    """Signs ID tokens with the active key of the client's algorithm.
+
+    An ID token carries the authentication only (:data:`idp.oidc.claims_request.ID_TOKEN_BASE`),
+    plus the person's claims the client asked for in it with the ``claims`` parameter and
+    its scopes allow (OIDC Core §5.4, §5.5); everything else about the person is at
+    UserInfo. The same on refresh: the request is kept with the grant.
+    """
 
     def get_client_algorithm(self, client) -> str:
         return client.id_token_signed_response_alg or _cfg("SIGNING_ALG")
@@ -154,7 +163,8 @@ class IdTokenIssuer(OpenIDToken):
 
     def get_compatible_claims(self, request) -> dict:
         claims = self.get_client_claims(request.client)
-        grant = (request.authorization_code or request.refresh_token).grant
+        source = request.authorization_code or request.refresh_token
+        grant = source.grant
         claims["sub"] = pairwise_sub(request.user, request.client)
         # auth_time is when the person really authenticated, also on refresh (OIDC Core §12.2).
         claims["auth_time"] = grant.auth_time
@@ -162,10 +172,22 @@ class IdTokenIssuer(OpenIDToken):
             claims["acr"] = grant.acr
         if grant.amr:
             claims["amr"] = list(grant.amr)
+        # (sid, OIDC Back-Channel Logout §2.1, goes here: it names the session, not the person.)
+        claims.update(claims_request.for_id_token(user_claims(request.user, self._token_scope(request, source)),
+                                                  grant.claims))
         return claims
 
+    @staticmethod
+    def _token_scope(request, source) -> str:
+        """The scope of the token being issued, as Authlib's grants decide it: the code's, or on
+        refresh the narrower one asked for (already checked to be within the old one)."""
+        if request.refresh_token is not None and request.payload.scope:
+            return request.payload.scope
+        return source.get_scope()
+
     def generate_user_info(self, user, scope):
-        return user_claims(user, scope)
+        """Nothing by scope: the person's claims are at UserInfo (see :meth:`get_compatible_claims`)."""
+        return UserInfo()
 
 
 class OpenIDCodeExtension(IdTokenIssuer, OpenIDCode):

@@ -12,7 +12,7 @@ from authlib.oauth2.rfc6749.authenticate_client import (
     authenticate_client_secret_basic as _authenticate_client_secret_basic,
 )
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
-from authlib.oauth2.rfc6749.errors import OAuth2Error, UnsupportedResponseTypeError
+from authlib.oauth2.rfc6749.errors import InvalidRequestError, OAuth2Error, UnsupportedResponseTypeError
 from authlib.oauth2.rfc6750 import (
     BearerTokenGenerator,
     BearerTokenValidator,
@@ -21,6 +21,7 @@ from authlib.oauth2.rfc6750 import (
 )
 from authlib.oauth2.rfc9207 import IssuerParameter
 from flask import current_app, g, make_response, render_template
+from flask import request as flask_request
 from sqlalchemy import bindparam, select
 
 from .. import crypto
@@ -241,7 +242,8 @@ class AccessTokenRequiredError(OAuth2Error):
     """No bearer token at all (RFC 6750 §3.1: the challenge then carries no error code)."""
 
     error = "invalid_token"
-    description = "An access token is required in the 'Authorization: Bearer' header."
+    description = ("An access token is required: in the 'Authorization: Bearer' header, or as "
+                   "'access_token' in a form-encoded POST body.")
     status_code = 401
 
     def get_headers(self):
@@ -249,16 +251,51 @@ class AccessTokenRequiredError(OAuth2Error):
         return [*super().get_headers(), ("WWW-Authenticate", f'Bearer realm="{realm}"')]
 
 
+class BearerRequestError(InvalidRequestError):
+    """RFC 6750 §3.1 ``invalid_request`` at a protected resource (400, with its challenge):
+    e.g. the access token sent by more than one method."""
+
+    def get_headers(self):
+        realm = current_app.config["IDP_ISSUER"]
+        return [*super().get_headers(), ("WWW-Authenticate", f'Bearer realm="{realm}", error="invalid_request"')]
+
+
 class BearerProtector(ResourceProtector):
-    """Only ``Authorization: Bearer <token>`` (RFC 6750 §2.1); every refusal is a 401 challenge."""
+    """The bearer token from ``Authorization: Bearer`` (RFC 6750 §2.1) or from the form body of a
+    POST (§2.2); every refusal is a 401 challenge.
+
+    §2.2's conditions: ``application/x-www-form-urlencoded``, a method with a body (so never
+    GET), the ``access_token`` parameter once. The URI query (§2.3) is not read: the spec
+    advises against it, and a token there lands in access logs and browser histories. A token
+    sent both ways is ``invalid_request`` (§3.1).
+    """
 
     def parse_request_authorization(self, request):
         parts = (request.headers.get("Authorization") or "").split(None, 1)
-        if not parts or parts[0].lower() != "bearer":
+        in_header = bool(parts) and parts[0].lower() == "bearer"
+        in_body = form_access_token()
+        if in_header and in_body is not None:
+            raise BearerRequestError("The access token must be sent once: in the Authorization header "
+                                     "or in the form body.")
+        if in_body is not None:
+            token_string = in_body.strip()
+        elif not in_header:
             raise AccessTokenRequiredError()
-        if len(parts) != 2 or not parts[1].strip():
+        else:
+            token_string = parts[1].strip() if len(parts) == 2 else ""
+        if not token_string:
             raise InvalidTokenError(description="Empty bearer token.")
-        return self.get_token_validator("bearer"), parts[1].strip()
+        return self.get_token_validator("bearer"), token_string
+
+
+def form_access_token() -> str | None:
+    """``access_token`` of a form-encoded POST body (RFC 6750 §2.2); None when there is none."""
+    if flask_request.method != "POST" or flask_request.mimetype != "application/x-www-form-urlencoded":
+        return None
+    values = flask_request.form.getlist("access_token")
+    if len(values) > 1:
+        raise BearerRequestError("Multiple 'access_token' in request.")
+    return values[0] if values else None
 
 
 class AccessTokenValidator(BearerTokenValidator):

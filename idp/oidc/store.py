@@ -46,7 +46,8 @@ _users, _clients = User.__table__, Client.__table__
 TOKEN_COLUMNS = ("id", "client_id", "grant_id", "user_id", "refresh_token_hash", "scope", "issued_at", "expires_in",
                  "refresh_expires_at", "access_revoked_at", "refresh_used_at")
 CODE_COLUMNS = ("id", "grant_id", "redirect_uri", "code_challenge", "code_challenge_method", "expires_at", "used_at")
-GRANT_COLUMNS = ("id", "client_id", "user_id", "scope", "nonce", "auth_time", "acr", "amr", "created_at", "revoked_at")
+GRANT_COLUMNS = ("id", "client_id", "user_id", "scope", "nonce", "auth_time", "acr", "amr", "claims", "created_at",
+                 "revoked_at")
 #: What a relying party may learn about a person (:func:`idp.oidc.claims.user_claims`); no NIR, no hash.
 USER_COLUMNS = ("id", "given_name", "family_name", "birth_date", "gender", "email", "email_verified",
                 "regime_code", "caisse", "affiliation")
@@ -83,15 +84,16 @@ class UserRecord(Record):
 
 
 class ClientRef(Record):
-    """The client a token was issued to, as the resource endpoints need it: its two identifiers.
+    """The client a token was issued to, as the resource endpoints need it: its two identifiers,
+    and how it wants UserInfo (``client_metadata``, what Authlib's userinfo endpoint reads:
+    ``userinfo_signed_response_alg``, OIDC Core §5.3.2)."""
 
-    ``client_metadata`` is what Authlib's userinfo endpoint reads (for a signed response,
-    which no client here asks for: :attr:`idp.models.Client.client_metadata` has none either).
-    """
+    __slots__ = ("id", "client_id", "userinfo_signed_response_alg")
+    COLUMNS = ("id", "client_id", "userinfo_signed_response_alg")
 
-    __slots__ = ("id", "client_id")
-    COLUMNS = ("id", "client_id")
-    client_metadata: dict = {}
+    @property
+    def client_metadata(self) -> dict:
+        return {"userinfo_signed_response_alg": self.userinfo_signed_response_alg}
 
 
 class TokenRecord(Record, TokenState):
@@ -116,6 +118,7 @@ def _token_by(column):
     """A token by one of its hashes, with its client, grant and person: one joined SELECT."""
     return (
         select(*_labelled(_tokens, TOKEN_COLUMNS, ""), _clients.c.client_id.label("c_client_id"),
+               _clients.c.userinfo_signed_response_alg.label("c_userinfo_signed_response_alg"),
                *_labelled(_grants, GRANT_COLUMNS, "g_"), *_labelled(_users, USER_COLUMNS, "u_"))
         .select_from(
             _tokens.join(_clients, _clients.c.id == _tokens.c.client_id)
@@ -141,7 +144,8 @@ _INSERT_TOKEN = insert(_tokens)
 
 def _token(row, matched: str) -> TokenRecord:
     token = TokenRecord.from_row(row)
-    token.client = ClientRef.from_row({"id": row["client_id"], "client_id": row["c_client_id"]})
+    token.client = ClientRef.from_row({"id": row["client_id"], "client_id": row["c_client_id"],
+                                       "userinfo_signed_response_alg": row["c_userinfo_signed_response_alg"]})
     token.grant = GrantRecord.from_row(row, "g_") if row["grant_id"] is not None else None
     token.user = UserRecord.from_row(row, "u_") if row["user_id"] is not None else None
     token.matched = matched

@@ -30,7 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ... import errors, sessions
 from ...login import flow as login_flow
 from .. import keys
-from ..acr import ACR_MFA
+from ..acr import AcrRequest
 from ..checks import parse_max_age
 from ..claims import pairwise_sub
 from ..server import find_client, server
@@ -41,8 +41,7 @@ def session_satisfies(session, params) -> bool:
     max_age = parse_max_age(params.get("max_age"))
     if max_age is not None and time.time() - session.auth_time > max_age:
         return False
-    acr_values = (params.get("acr_values") or "").split()
-    if ACR_MFA in acr_values and acr_values[0] == ACR_MFA and session.acr != ACR_MFA:
+    if not AcrRequest.from_params(params).accepts(session.acr):
         return False
     hint = params.get("id_token_hint")
     if hint is not None and not hint_names(hint, session, params.get("client_id")):
