@@ -474,6 +474,20 @@ def test_clients_add_json(cli):
     assert data["token_endpoint_auth_method"] == "none"
 
 
+def test_clients_add_userinfo_signed_response_alg(cli):
+    """OIDC Core §5.3.2: signed UserInfo per client (tests/test_oidf_basic_op.py::test_oidcc_userinfo_rs256)."""
+    r = cli("clients", "add", "--name", "Portail", "--redirect-uri", "https://portail.exemple.fr/cb",
+            "--userinfo-signed-response-alg", "ES256", "--json")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data["userinfo_signed_response_alg"] == "ES256"
+    assert client_by_id(data["client_id"]).userinfo_signed_response_alg == "ES256"
+    r = cli("clients", "add", "--name", "Plain", "--redirect-uri", "https://plain.exemple.fr/cb", "--json")
+    data = json.loads(r.stdout)
+    assert "userinfo_signed_response_alg" not in data
+    assert client_by_id(data["client_id"]).userinfo_signed_response_alg is None
+
+
 @pytest.mark.parametrize("uri, reason", [
     ("http://rp.exemple.fr/cb", "only https is allowed"),
     ("http://127.0.0.2/cb", "only https is allowed"),
@@ -508,6 +522,8 @@ def test_clients_add_refuses_bad_redirect_uris(cli, uri, reason):
     (["--public", "--client-credentials"], "confidential client"),
     (["--alg", "HS256"], "HS256"),
     (["--alg", "none"], "none"),
+    (["--userinfo-signed-response-alg", "HS256"], "HS256"),
+    (["--userinfo-signed-response-alg", "none"], "none"),
     (["--name", "  "], "must not be empty"),
 ])
 def test_clients_add_refuses(cli, args, reason):
