@@ -124,8 +124,7 @@ def check_acr_values(grant) -> None:
     *essential* ``acr`` that no authentication here can meet is refused (§5.5.1.1)."""
     if not AcrRequest.from_params(grant.request.payload.data).satisfiable():
         raise UnmetAuthenticationRequirementsError(
-            "None of the essential 'acr' values can be met: this provider can always deliver "
-            "urn:idp:acr:mfa.")
+            "The essential 'acr' cannot be met: urn:idp:acr:mfa is the level this provider can promise.")
 
 
 _PKCE = RequireS256()
