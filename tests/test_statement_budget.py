@@ -64,7 +64,7 @@ from sqlalchemy.pool import Pool
 from conftest import CODE_RE, PASSWORD, csrf_token
 from idp import extensions
 from idp.extensions import db
-from idp.models import BrowserSession, utcnow
+from idp.models import BrowserSession, Client, utcnow
 from oidc_flows import auth_params, jwt_parts, query, without_query
 
 # --- The budget -------------------------------------------------------------------------------
@@ -89,6 +89,10 @@ BUDGET: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
     "POST /connexion code (step 3: answers the relying party)":           ((12, 2),  (12, 2)),
     "POST /token authorization_code":                                     ((3, 1),   (3, 1)),
     "GET /userinfo":                                                      ((1, 0),   (1, 0)),
+    # The token in the form body (RFC 6750 §2.2) and the signed answer (OIDC Core §5.3.2): the client's
+    # setting comes with the token's joined SELECT, the key from the process's key cache.
+    "POST /userinfo (token in the form body)":                            ((1, 0),   (1, 0)),
+    "GET /userinfo (signed JWT)":                                         ((1, 0),   (1, 0)),
     "POST /introspect":                                                   ((1, 0),   (1, 0)),
     "POST /token refresh_token":                                          ((3, 1),   (3, 1)),
     "POST /revoke access_token":                                          ((2, 1),   (2, 1)),
@@ -217,9 +221,17 @@ def basic(client_id: str, secret: str) -> dict:
     return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
 
 
+def signed_userinfo(client_pk: int, alg: str | None) -> None:
+    """Set the client's ``userinfo_signed_response_alg`` beside the session (its objects stay loaded)."""
+    with db.engine.begin() as conn:
+        conn.execute(update(Client.__table__).where(Client.__table__.c.id == client_pk)
+                     .values(userinfo_signed_response_alg=alg))
+
+
 def test_statement_budget(app, counter, make_user, make_client, mailbox):
     meter = Meter(counter)
     client, secret = make_client()
+    client_pk = client.id
     client_id, redirect_uri = client.client_id, client.redirect_uris[0]
     rp = SimpleNamespace(client_id=client_id, redirect_uris=[redirect_uri])  # plain values, no ORM object
     logout_uri = client.post_logout_redirect_uris[0]
@@ -275,6 +287,15 @@ def test_statement_budget(app, counter, make_user, make_client, mailbox):
     r = meter.request("GET /userinfo", web, "GET", "/userinfo",
                       headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert r.status_code == 200 and r.json["given_name"] == "Jeanne", r.json
+    r = meter.request("POST /userinfo (token in the form body)", web, "POST", "/userinfo",
+                      data={"access_token": tokens["access_token"]})
+    assert r.status_code == 200 and r.json["given_name"] == "Jeanne", r.json
+    signed_userinfo(client_pk, "RS256")
+    r = meter.request("GET /userinfo (signed JWT)", web, "GET", "/userinfo",
+                      headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert r.status_code == 200 and r.mimetype == "application/jwt", r.get_data(as_text=True)
+    assert jwt_parts(r.get_data(as_text=True))[1]["given_name"] == "Jeanne"
+    signed_userinfo(client_pk, None)
     r = meter.request("POST /introspect", web, "POST", "/introspect", headers=auth,
                       data={"token": tokens["access_token"]})
     assert r.status_code == 200 and r.json["active"] is True, r.json
