@@ -4,11 +4,14 @@
 
 * ``urn:idp:acr:mfa`` — NIR, password and a security code received by email in
   this login (``amr``: ``pwd``, ``otp``, ``mfa``). A relying party that puts it
-  first in ``acr_values`` always gets the code step, even on a trusted device;
+  first among the known ``acr_values``, or asks for it as an essential ``acr``
+  (:class:`AcrRequest`), gets the code step even on a trusted device;
 * ``urn:idp:acr:device`` — NIR and password on a browser where a code was
   entered within the trusted-device lifetime (``amr``: ``pwd``);
 * ``urn:idp:acr:pwd`` — NIR and password only.
 """
+
+from . import claims_request
 
 ACR_MFA = "urn:idp:acr:mfa"
 ACR_DEVICE = "urn:idp:acr:device"
@@ -49,8 +52,6 @@ class AcrRequest:
     def from_params(cls, params) -> "AcrRequest":
         """From the authorization request's parameters; a malformed ``claims`` counts as absent
         (it is refused by :func:`idp.oidc.checks.check_claims_request`)."""
-        from . import claims_request
-
         asked = (params.get("acr_values") or "").split()
         essential = False
         try:
