@@ -154,6 +154,7 @@ BAD_CLAIMS = {
     "acr-value-not-string": '{"id_token":{"acr":{"value":1}}}',
     "acr-values-not-strings": '{"id_token":{"acr":{"values":[1]}}}',
     "quote-in-name": '{"id_token":{"a\\"\\u00e9":{"essential":1}}}',
+    "nul": '{"id_token":{"given_name":null}}\x00',
     "deep-nesting": "[" * 1020 + "]" * 1020,  # within the length limit, past the parser's recursion limit
     "huge": claims_param({"id_token": {f"c{i}": None for i in range(400)}}),
 }
@@ -176,6 +177,16 @@ def test_core_5_5_bad_claims_parameter_is_invalid_request(op, make_client, raw):
     after = (db.session.scalar(select(func.count()).select_from(LoginFlow)),
              db.session.scalar(select(func.count()).select_from(Grant)))
     assert after == before
+
+
+def test_core_5_5_pretty_printed_claims_parameter_is_accepted(live_server, browser, make_user, make_client):
+    """JSON whitespace (tabs, line breaks) is fine in ``claims``; other control characters are not."""
+    user = make_user()
+    client, secret = make_client()
+    pretty = json.dumps({"id_token": {"family_name": {"essential": True}}}, indent="\t")
+    assert "\n" in pretty and "\t" in pretty
+    _, _, id_token = logged_in(live_server, browser, user, client, secret, claims=pretty)
+    assert id_token.claims["family_name"] == "Martin"
 
 
 def test_core_5_5_bad_claims_parameter_is_refused_even_with_a_live_session(live_server, browser, make_user,

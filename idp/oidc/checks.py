@@ -64,9 +64,15 @@ def check_parameter_length(grant) -> None:
             raise InvalidRequestError(f"Parameter too long (limit {limit} characters).")
 
 
+#: JSON's whitespace, allowed in the ``claims`` parameter (a client may send it pretty-printed).
+_JSON_WHITESPACE = str.maketrans("", "", "\t\n\r")
+
+
 def check_characters(grant) -> None:
     """No control characters: a NUL cannot even be stored (PostgreSQL refuses it)."""
     for name, values in grant.request.payload.datalist.items():
+        if name == "claims":
+            values = [v.translate(_JSON_WHITESPACE) for v in values]
         if not name.isprintable() or any(not v.isprintable() for v in values):
             raise InvalidRequestError("Control characters are not allowed in parameters.")
 
