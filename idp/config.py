@@ -79,6 +79,12 @@ SETTINGS: list[Setting] = [
     Setting("CLIENT_CACHE_SECONDS", 5, "How long each process keeps a client it authenticated on the token, "
             "introspection and revocation endpoints, seconds: a client removed or changed elsewhere is seen everywhere "
             "within this delay (0: read at every request). The authorization endpoint always reads the client.", int),
+    Setting("CLIENT_SECRET_OVERLAP", 604800, "After `idp clients update --rotate-secret`, how long the previous "
+            "client secret keeps working beside the new one, seconds, unless --overlap says otherwise (7 days: "
+            "time for the partner to deploy the new secret).", int),
+    Setting("CORS_MAX_AGE", 600, "How long a browser may keep the answer to a CORS preflight on /token, /userinfo "
+            "and /revoke (Access-Control-Max-Age), seconds. The allowed origins themselves are read again every "
+            "IDP_CLIENT_CACHE_SECONDS.", int),
     Setting("SIGNING_ALG", "RS256", "Default ID token signing algorithm (RS256 or ES256; per client override).", str),
     # --- Sessions --------------------------------------------------------------------
     Setting("LOGIN_FLOW_LIFETIME", 1800, "How long a login in progress stays usable, seconds.", int),

@@ -84,8 +84,8 @@ class AuthorizationCode(db.Model, CodeState):
     code_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
     redirect_uri: Mapped[str] = mapped_column(String(2048))
-    code_challenge: Mapped[str] = mapped_column(String(128))
-    code_challenge_method: Mapped[str] = mapped_column(String(10))
+    code_challenge: Mapped[str | None] = mapped_column(String(128))  # None: a client allowed without PKCE
+    code_challenge_method: Mapped[str | None] = mapped_column(String(10))
     expires_at: Mapped[datetime] = mapped_column(DateTime)
     used_at: Mapped[datetime | None] = mapped_column(DateTime)
 
