@@ -207,3 +207,20 @@ def test_origins_cost_no_statement_per_request(web, app, spa):
     finally:
         event.remove(db.engine, "before_cursor_execute", count)
     assert statements == []
+
+
+def test_every_worker_sees_a_client_change_within_the_cache_period(make_served, app, make_client):
+    """``idp serve`` with 3 workers: each keeps its own copy of the origins, and drops it after the cache period."""
+    client, _ = make_client(redirect_uris=(f"{SPA}/callback.html",), public=True)
+    served = make_served(workers=3, threads=2)
+    url = f"{served.url}/token"
+
+    def allowed_count(origin: str, n: int = 24) -> int:
+        return sum("Access-Control-Allow-Origin" in preflight(url, origin).headers for _ in range(n))
+
+    assert allowed_count(SPA) == 24  # every worker read the origins: the client is there
+    client.redirect_uris = ["http://127.0.0.1:8432/callback.html"]
+    db.session.commit()
+    time.sleep(app.config["IDP_CLIENT_CACHE_SECONDS"] + 0.5)
+    assert allowed_count(SPA) == 0  # no worker still allows the old origin
+    assert allowed_count("http://127.0.0.1:8432") == 24
