@@ -56,6 +56,11 @@ _ALWAYS = (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"), (
 _CACHEABLE = frozenset(("static", "oidc.jwks", "oidc.openid_configuration", "oidc.oauth_authorization_server"))
 
 
+def for_cacheable() -> list[tuple[str, str]]:
+    """The headers :func:`apply` gives a cacheable answer (a public document) that set none itself."""
+    return [("Content-Security-Policy", _DEFAULT_CSP), *_ALWAYS]
+
+
 def apply(response):
     """``after_request``: the headers, with the form redirects allowed during this request (then forgotten).
 
