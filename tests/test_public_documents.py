@@ -13,7 +13,7 @@ import pytest
 
 from idp.oidc import keys
 
-PATHS = ["/.well-known/openid-configuration", "/jwks.json"]
+PATHS = ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", "/jwks.json"]
 
 
 @pytest.fixture

@@ -55,6 +55,7 @@ def _jwks(app: Flask) -> tuple[bytes, str] | None:
 #: Path → what the process already holds for it (None: let Flask make it).
 DOCUMENTS: dict[str, Callable[[Flask], tuple[bytes, str] | None]] = {
     "/.well-known/openid-configuration": _discovery,
+    "/.well-known/oauth-authorization-server": _discovery,  # RFC 8414: the same document
     "/jwks.json": _jwks,
 }
 
