@@ -102,6 +102,32 @@ def _new_client_id() -> str:
     return client_id
 
 
+# --- OIDC Back-Channel Logout 1.0: the client's logout endpoint ----------------------------
+
+def backchannel_options(command):
+    """``--backchannel-logout-uri`` and ``--backchannel-logout-session-required``, for add and update."""
+    command = click.option("--backchannel-logout-session-required/--no-backchannel-logout-session-required",
+                           "backchannel_session_required", default=None,
+                           help="The client needs sid in its logout tokens (every logout token here carries sid and sub).")(command)
+    return click.option("--backchannel-logout-uri", "backchannel_logout_uri", default=None,
+                        help="Where logout tokens are POSTed when a session the client took part in ends "
+                             "(https; http only to 127.0.0.1, localhost, [::1]). An empty value removes it.")(command)
+
+
+def apply_backchannel(client: Client, uri: str | None, session_required: bool | None) -> None:
+    """Set what the options gave (None: unchanged); the URI follows the redirect URI rules."""
+    if uri is not None:
+        if uri == "":
+            client.backchannel_logout_uri = None
+        else:
+            problem = redirect_uri_problem(uri)
+            if problem:
+                raise click.BadParameter(f"{uri!r} {problem}.", param_hint="--backchannel-logout-uri")
+            client.backchannel_logout_uri = uri
+    if session_required is not None:
+        client.backchannel_logout_session_required = session_required
+
+
 @click.group("clients")
 def clients_group() -> None:
     """Relying parties (partner sites)."""
@@ -119,10 +145,11 @@ def clients_group() -> None:
 @click.option("--alg", type=click.Choice(SUPPORTED_ALGS),
               help="ID token signing algorithm (default: the IDP_SIGNING_ALG setting).")
 @click.option("--client-credentials", is_flag=True, help="Also allow the client_credentials grant.")
+@backchannel_options
 @click.option("--json", "as_json", is_flag=True, help="Print the registration as a JSON object.")
 @with_appcontext
 def add_command(name, redirect_uris, post_logout_redirect_uris, public, scope, alg, client_credentials,
-                as_json) -> None:
+                backchannel_logout_uri, backchannel_session_required, as_json) -> None:
     """Register a client; prints its client_id and, once and only now, its secret."""
     name = (name or "").strip()
     if not name:
@@ -145,6 +172,7 @@ def add_command(name, redirect_uris, post_logout_redirect_uris, public, scope, a
         grant_types=grant_types,
         id_token_signed_response_alg=alg,
     )
+    apply_backchannel(client, backchannel_logout_uri, backchannel_session_required)
     secret = None
     if not public:
         secret = crypto.random_token(32)
@@ -164,6 +192,8 @@ def add_command(name, redirect_uris, post_logout_redirect_uris, public, scope, a
             "token_endpoint_auth_method": client.token_endpoint_auth_method,
             "id_token_signed_response_alg": client.id_token_signed_response_alg
             or current_app.config["IDP_SIGNING_ALG"],
+            "backchannel_logout_uri": client.backchannel_logout_uri,
+            "backchannel_logout_session_required": bool(client.backchannel_logout_session_required),
         }, indent=2))
     else:
         click.echo(f"client_id:     {client.client_id}")
@@ -172,6 +202,20 @@ def add_command(name, redirect_uris, post_logout_redirect_uris, public, scope, a
     if secret is not None:
         click.echo("The client secret is shown only this once; only its hash is stored. "
                    "Hand it over to the partner through a secure channel.", err=True)
+
+
+@clients_group.command("update", context_settings={"ignore_unknown_options": True})
+@click.argument("client_id")
+@backchannel_options
+@with_appcontext
+def update_command(client_id, backchannel_logout_uri, backchannel_session_required) -> None:
+    """Change a client's settings; options not given stay as they are."""
+    client = db.session.scalar(select(Client).where(Client.client_id == client_id))
+    if client is None:
+        raise click.ClickException(f"No client {client_id}.")
+    apply_backchannel(client, backchannel_logout_uri, backchannel_session_required)
+    db.session.commit()
+    click.echo(f"Client {client_id} updated.")
 
 
 @clients_group.command("list")

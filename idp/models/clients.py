@@ -6,7 +6,7 @@ from datetime import datetime
 
 from authlib.oauth2.rfc6749 import ClientMixin
 from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
-from sqlalchemy import JSON, DateTime, Integer, String
+from sqlalchemy import JSON, Boolean, DateTime, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .. import crypto
@@ -28,6 +28,10 @@ class Client(db.Model, ClientMixin):
     scope: Mapped[str] = mapped_column(String(500), default="openid")
     grant_types: Mapped[list] = mapped_column(JSON, default=list)
     id_token_signed_response_alg: Mapped[str | None] = mapped_column(String(10))
+    # OIDC Back-Channel Logout 1.0: where logout tokens are POSTed, and whether they must carry ``sid``.
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(2048))
+    backchannel_logout_session_required: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                                      server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     SECRET_PURPOSE = "client-secret"
@@ -55,6 +59,8 @@ class Client(db.Model, ClientMixin):
             "grant_types": list(self.grant_types or []),
             "token_endpoint_auth_method": self.token_endpoint_auth_method,
             "id_token_signed_response_alg": self.id_token_signed_response_alg,
+            "backchannel_logout_uri": self.backchannel_logout_uri,
+            "backchannel_logout_session_required": bool(self.backchannel_logout_session_required),
         }
 
     @property
