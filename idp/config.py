@@ -89,8 +89,8 @@ SETTINGS: list[Setting] = [
             "backchannel_logout_uri, seconds (its exp; retries resend the same token, so it must cover them).", int),
     Setting("BACKCHANNEL_LOGOUT_TIMEOUT", 5.0, "How long one delivery attempt of a logout token waits for the "
             "relying party's answer (connection and response), seconds.", float),
-    Setting("BACKCHANNEL_LOGOUT_RETRIES", 3, "Further attempts after a failed delivery (no answer, 5xx, 408, 429); "
-            "a 4xx answer is final. 0: one attempt only.", int),
+    Setting("BACKCHANNEL_LOGOUT_RETRIES", 3, "Further attempts after a failed delivery (no answer, 5xx, 408, 425, "
+            "429); any other 4xx answer is final. 0: one attempt only.", int),
     Setting("BACKCHANNEL_LOGOUT_BACKOFF", 2.0, "Wait before the first retry of a failed delivery, seconds; doubled "
             "before each next one (2, 4, 8 s by default).", float),
     Setting("BACKCHANNEL_LOGOUT_THREADS", 4, "Threads of each worker process that deliver logout tokens, in the "

@@ -15,12 +15,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 import pytest
 import requests
-from authlib.jose import JsonWebKey, JsonWebToken
 from sqlalchemy import select
 
 from conftest import csrf_token, free_port
@@ -30,6 +30,10 @@ from idp.oidc import backchannel
 from login_pages import fresh
 from oidc_flows import OP, assert_oauth_error, auth_params, jwt_parts, query
 from recovery_pages import ANSWER, Recovery
+
+with warnings.catch_warnings():  # Authlib's own JOSE implementation (deprecated for joserfc, which signs here)
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from authlib.jose import JsonWebKey, JsonWebToken
 
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
 LOGGED_OUT = "http://127.0.0.1:8765/logged-out"
@@ -77,6 +81,7 @@ class Receiver:
         self.issuer = issuer
         self.audience: dict[str, str] = {}   # path → client_id
         self.status = 200
+        self.statuses: dict[str, int] = {}  # path → status, instead of ``status``
         self.hold: threading.Event | None = None
         self.arrived = threading.Event()
         self.requests: list[dict] = []
@@ -102,7 +107,7 @@ class Receiver:
                 receiver.arrived.set()
                 if receiver.hold is not None:
                     receiver.hold.wait(30)
-                status = 400 if "error" in record else receiver.status
+                status = 400 if "error" in record else receiver.statuses.get(path, receiver.status)
                 self.send_response(status)
                 self.send_header("Cache-Control", "no-store")
                 self.send_header("Content-Length", "0")
@@ -455,3 +460,43 @@ def test_clients_refuse_a_back_channel_uri_that_is_not_https(app, uri):
     assert db.session.scalar(select(Client.id)) is None
     unknown = runner.invoke(args=["clients", "update", "inconnu", "--backchannel-logout-uri", "https://x.fr/bc"])
     assert unknown.exit_code == 1 and "No client" in unknown.output
+
+
+# --- As served in production: idp serve, two worker processes ------------------------------------------
+
+def wait_until(condition, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def test_served_by_several_workers_each_worker_delivers_in_the_background(served, make_client, make_user, browser):
+    """``idp serve`` (granian, 2 worker processes): the worker that ends the session delivers from its own
+    threads; a partner answering 500 gets its retries, each a line of the application log without the token."""
+    receiver = Receiver(served.url)
+    try:
+        receiver.statuses["b"] = 500
+        (a, a_secret), (b, b_secret) = make_client(), make_client()
+        for path, client in (("a", a), ("b", b)):
+            client.backchannel_logout_uri = receiver.url(path)
+            receiver.audience[path] = client.client_id
+        db.session.commit()
+        op = OP(served.url, browser)
+        jeanne = make_user()
+        tokens, _ = op.tokens(a, a_secret, jeanne)
+        at_b, _ = op.tokens(b, b_secret, jeanne)
+        r = op.browser.post(f"{served.url}/logout", data={"id_token_hint": tokens["id_token"]}, timeout=10)
+        assert r.status_code == 200 and "Vous êtes déconnecté" in r.text
+        assert wait_until(lambda: len(receiver.got("a")) == 1 and len(receiver.got("b")) == 1 + RETRIES)
+        assert_told(receiver, "a", tokens)
+        assert {(g["claims"]["sid"], g["claims"]["sub"]) for g in receiver.got("b")} == {(sid_of(at_b), sub_of(at_b))}
+        failures = lambda: [line for line in served.logs().splitlines() if "Back-channel logout to client" in line]  # noqa: E731
+        assert wait_until(lambda: len(failures()) == 1 + RETRIES), served.logs()[-3000:]
+        assert all(b.client_id in line and "HTTP 500" in line for line in failures())
+        assert not any(t in served.logs() for t in (tokens["id_token"], at_b["id_token"], *(g["token"] for g in
+                                                                                           receiver.got("b"))))
+    finally:
+        receiver.close()
