@@ -500,3 +500,43 @@ def test_served_by_several_workers_each_worker_delivers_in_the_background(served
                                                                                            receiver.got("b"))))
     finally:
         receiver.close()
+
+
+def test_parallel_logouts_of_one_session_on_several_workers_announce_it_once(make_served, make_client, make_user,
+                                                                           browser):
+    """The session's end is one conditional UPDATE … RETURNING: of twelve logouts racing on two worker
+    processes, one ends it and announces it; each partner gets one token."""
+    served = make_served(workers=2, threads=4)
+    receiver = Receiver(served.url)
+    try:
+        (a, a_secret), (b, b_secret) = make_client(), make_client()
+        for path, client in (("a", a), ("b", b)):
+            client.backchannel_logout_uri = receiver.url(path)
+            receiver.audience[path] = client.client_id
+        db.session.commit()
+        op = OP(served.url, browser)
+        jeanne = make_user()
+        tokens, _ = op.tokens(a, a_secret, jeanne)
+        op.tokens(b, b_secret, jeanne)
+        cookie = browser.cookies.get("idp_session")
+        start = threading.Barrier(12)
+        statuses: list[int] = []
+
+        def logout() -> None:
+            with requests.Session() as own:
+                own.cookies.set("idp_session", cookie)
+                start.wait(10)
+                r = own.post(f"{served.url}/logout", data={"id_token_hint": tokens["id_token"]}, timeout=20)
+                statuses.append(r.status_code)
+
+        threads = [threading.Thread(target=logout) for _ in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert statuses == [200] * 12
+        assert wait_until(lambda: len(receiver.requests) >= 2)
+        time.sleep(1.0)  # a second announcement, if any, would have arrived by now
+        assert len(receiver.got("a")) == 1 and len(receiver.got("b")) == 1
+    finally:
+        receiver.close()
