@@ -493,11 +493,14 @@ def test_served_by_several_workers_each_worker_delivers_in_the_background(served
         assert wait_until(lambda: len(receiver.got("a")) == 1 and len(receiver.got("b")) == 1 + RETRIES)
         assert_told(receiver, "a", tokens)
         assert {(g["claims"]["sid"], g["claims"]["sub"]) for g in receiver.got("b")} == {(sid_of(at_b), sub_of(at_b))}
-        failures = lambda: [line for line in served.logs().splitlines() if "Back-channel logout to client" in line]  # noqa: E731
+
+        def failures() -> list[str]:
+            return [line for line in served.logs().splitlines() if "Back-channel logout to client" in line]
+
         assert wait_until(lambda: len(failures()) == 1 + RETRIES), served.logs()[-3000:]
         assert all(b.client_id in line and "HTTP 500" in line for line in failures())
-        assert not any(t in served.logs() for t in (tokens["id_token"], at_b["id_token"], *(g["token"] for g in
-                                                                                           receiver.got("b"))))
+        sent = [tokens["id_token"], at_b["id_token"], *(g["token"] for g in receiver.got("b"))]
+        assert not any(t in served.logs() for t in sent)
     finally:
         receiver.close()
 

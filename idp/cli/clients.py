@@ -108,7 +108,8 @@ def backchannel_options(command):
     """``--backchannel-logout-uri`` and ``--backchannel-logout-session-required``, for add and update."""
     command = click.option("--backchannel-logout-session-required/--no-backchannel-logout-session-required",
                            "backchannel_session_required", default=None,
-                           help="The client needs sid in its logout tokens (every logout token here carries sid and sub).")(command)
+                           help="The client needs sid in its logout tokens "
+                                "(every logout token here carries sid and sub).")(command)
     return click.option("--backchannel-logout-uri", "backchannel_logout_uri", default=None,
                         help="Where logout tokens are POSTed when a session the client took part in ends "
                              "(https; http only to 127.0.0.1, localhost, [::1]). An empty value removes it.")(command)

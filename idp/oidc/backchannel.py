@@ -14,13 +14,14 @@ Delivery never makes the person wait: it runs on a few threads of the worker pro
 (:class:`_Deliveries`), like the mails of the recovery journey, each attempt bounded by
 ``IDP_BACKCHANNEL_LOGOUT_TIMEOUT``, a failed one retried ``IDP_BACKCHANNEL_LOGOUT_RETRIES``
 times after ``IDP_BACKCHANNEL_LOGOUT_BACKOFF`` seconds, doubled each time, from a timer
-(no thread sleeps in the pool, so a partner that is down delays no other partner). A
-thread pool rather than an outbox table: a logout token lives two minutes
-(``IDP_LOGOUT_TOKEN_LIFETIME``), so a delivery that outlives its process would be
-refused anyway, and the token endpoint and login pages keep their statement budget.
-What is lost with a worker that dies mid-delivery is a notice the relying party also
-gets, later, as refused tokens (the grants are revoked in the same transaction as the
-session's end).
+(no thread sleeps in the pool, so a partner that is down delays no other partner).
+
+A thread pool rather than an outbox table processed by a worker: a logout token lives
+two minutes (``IDP_LOGOUT_TOKEN_LIFETIME``), so durability past a process's life buys
+little, while an outbox needs a table, a process to run and supervise, and statements
+to poll it. What a worker that dies mid-delivery loses is the notice only: the grants
+were revoked in the same transaction as the session's end, so the relying party's
+tokens are refused all the same.
 """
 
 from __future__ import annotations
