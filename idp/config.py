@@ -90,6 +90,17 @@ SETTINGS: list[Setting] = [
     Setting("LOGIN_FLOW_LIFETIME", 1800, "How long a login in progress stays usable, seconds.", int),
     Setting("SESSION_IDLE_LIFETIME", 1800, "Provider login session: idle lifetime, seconds.", int),
     Setting("SESSION_ABSOLUTE_LIFETIME", 43200, "Provider login session: absolute lifetime, seconds.", int),
+    # --- Back-channel logout (OIDC Back-Channel Logout 1.0) ------------------------------
+    Setting("LOGOUT_TOKEN_LIFETIME", 120, "Lifetime of a logout token sent to a relying party's "
+            "backchannel_logout_uri, seconds (its exp; retries resend the same token, so it must cover them).", int),
+    Setting("BACKCHANNEL_LOGOUT_TIMEOUT", 5.0, "How long one delivery attempt of a logout token waits for the "
+            "relying party's answer (connection and response), seconds.", float),
+    Setting("BACKCHANNEL_LOGOUT_RETRIES", 3, "Further attempts after a failed delivery (no answer, 5xx, 408, 425, "
+            "429); any other 4xx answer is final. 0: one attempt only.", int),
+    Setting("BACKCHANNEL_LOGOUT_BACKOFF", 2.0, "Wait before the first retry of a failed delivery, seconds; doubled "
+            "before each next one (2, 4, 8 s by default).", float),
+    Setting("BACKCHANNEL_LOGOUT_THREADS", 4, "Threads of each worker process that deliver logout tokens, in the "
+            "background (the person's page never waits for them).", int),
     # --- Limits ----------------------------------------------------------------------
     Setting("MAX_PARAMETER_LENGTH", 2048, "Longest accepted value of any protocol parameter, characters.", int),
     # --- Login journey (seed ameli-login-journey) ---------------------------------------

@@ -148,7 +148,34 @@ def _registration(client: Client, secret: str | None) -> dict:
         or current_app.config["IDP_SIGNING_ALG"],
         "pkce": "required" if client.needs_pkce else "optional",
         "cors": client.cors_allowed,
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "backchannel_logout_session_required": bool(client.backchannel_logout_session_required),
     }
+# --- OIDC Back-Channel Logout 1.0: the client's logout endpoint ----------------------------
+
+def backchannel_options(command):
+    """``--backchannel-logout-uri`` and ``--backchannel-logout-session-required``, for add and update."""
+    command = click.option("--backchannel-logout-session-required/--no-backchannel-logout-session-required",
+                           "backchannel_session_required", default=None,
+                           help="The client needs sid in its logout tokens "
+                                "(every logout token here carries sid and sub).")(command)
+    return click.option("--backchannel-logout-uri", "backchannel_logout_uri", default=None,
+                        help="Where logout tokens are POSTed when a session the client took part in ends "
+                             "(https; http only to 127.0.0.1, localhost, [::1]). An empty value removes it.")(command)
+
+
+def apply_backchannel(client: Client, uri: str | None, session_required: bool | None) -> None:
+    """Set what the options gave (None: unchanged); the URI follows the redirect URI rules."""
+    if uri is not None:
+        if uri == "":
+            client.backchannel_logout_uri = None
+        else:
+            problem = redirect_uri_problem(uri)
+            if problem:
+                raise click.BadParameter(f"{uri!r} {problem}.", param_hint="--backchannel-logout-uri")
+            client.backchannel_logout_uri = uri
+    if session_required is not None:
+        client.backchannel_logout_session_required = session_required
 
 
 @click.group("clients")
@@ -173,10 +200,11 @@ def clients_group() -> None:
 @click.option("--cors/--no-cors", default=False,
               help="Confidential client: let the origins of its redirect URIs call /token, /userinfo and /revoke "
                    "from a browser (public clients always may).")
+@backchannel_options
 @click.option("--json", "as_json", is_flag=True, help="Print the registration as a JSON object.")
 @with_appcontext
 def add_command(name, redirect_uris, post_logout_redirect_uris, public, scope, alg, client_credentials,
-                pkce, cors, as_json) -> None:
+                pkce, cors, backchannel_logout_uri, backchannel_session_required, as_json) -> None:
     """Register a client; prints its client_id and, once and only now, its secret."""
     name = _check_name(name)
     _check_pkce(pkce, public)
@@ -198,6 +226,7 @@ def add_command(name, redirect_uris, post_logout_redirect_uris, public, scope, a
         pkce_required=pkce == "required",
         cors=cors,
     )
+    apply_backchannel(client, backchannel_logout_uri, backchannel_session_required)
     secret = None
     if not public:
         secret = crypto.random_token(32)
@@ -236,10 +265,12 @@ def add_command(name, redirect_uris, post_logout_redirect_uris, public, scope, a
               "working for the overlap period.")
 @click.option("--overlap", help="With --rotate-secret: how long the previous secret keeps working (7d, 12h, 30m, "
               "0 for not at all; default: the IDP_CLIENT_SECRET_OVERLAP setting).")
+@backchannel_options
 @click.option("--json", "as_json", is_flag=True, help="Print the registration as a JSON object.")
 @with_appcontext
 def update_command(client_id, name, redirect_uris, post_logout_redirect_uris, no_post_logout_redirect_uris, scope,
-                   alg, client_credentials, pkce, cors, rotate_secret, overlap, as_json) -> None:
+                   alg, client_credentials, pkce, cors, rotate_secret, overlap, backchannel_logout_uri,
+                   backchannel_session_required, as_json) -> None:
     """Change a client's settings in place (its client_id, grants and tokens stay).
 
     Only the options given change. Running workers see the change within
@@ -287,6 +318,9 @@ def update_command(client_id, name, redirect_uris, post_logout_redirect_uris, no
     if cors is not None:
         client.cors = cors
         changed.append("cors")
+    if backchannel_logout_uri is not None or backchannel_session_required is not None:
+        apply_backchannel(client, backchannel_logout_uri, backchannel_session_required)
+        changed.append("backchannel_logout")
     secret = None
     if rotate_secret:
         secret = crypto.random_token(32)

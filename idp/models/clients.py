@@ -35,6 +35,10 @@ class Client(db.Model, ClientMixin):
     pkce_required: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true(), nullable=False)
     # A confidential client whose browser code calls /token, /userinfo, /revoke (public clients always may).
     cors: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), nullable=False)
+    # OIDC Back-Channel Logout 1.0: where logout tokens are POSTed, and whether they must carry ``sid``.
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(2048))
+    backchannel_logout_session_required: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                                      server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     SECRET_PURPOSE = "client-secret"
@@ -90,6 +94,8 @@ class Client(db.Model, ClientMixin):
             "grant_types": list(self.grant_types or []),
             "token_endpoint_auth_method": self.token_endpoint_auth_method,
             "id_token_signed_response_alg": self.id_token_signed_response_alg,
+            "backchannel_logout_uri": self.backchannel_logout_uri,
+            "backchannel_logout_session_required": bool(self.backchannel_logout_session_required),
         }
 
     @property

@@ -34,6 +34,9 @@ class Grant(db.Model):
     auth_time: Mapped[int | None] = mapped_column(Integer)
     acr: Mapped[str | None] = mapped_column(String(100))
     amr: Mapped[list | None] = mapped_column(JSON)
+    # The login session (its ``sid``) the grant was made in: its ID tokens carry it, and ending
+    # that session tells every client that took part (back-channel logout) and revokes its grants.
+    sid: Mapped[str | None] = mapped_column(String(43), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
 

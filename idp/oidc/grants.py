@@ -33,6 +33,12 @@ def _cfg(name: str):
     return current_app.config[f"IDP_{name}"]
 
 
+def session_id_claim(grant) -> dict:
+    """``sid`` (OIDC Back-Channel Logout §2.1): the login session the grant was made in, in every ID
+    token issued from it, refreshed ones included, so that a logout token names the same session."""
+    return {"sid": grant.sid} if grant.sid else {}
+
+
 # --- Authorization code -----------------------------------------------------------------
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
@@ -64,6 +70,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             auth_time=auth.auth_time,
             acr=auth.acr,
             amr=list(auth.amr or []),
+            sid=auth.sid,
         )
         db.session.add(grant)
         db.session.flush()
@@ -173,6 +180,7 @@ class IdTokenIssuer(OpenIDToken):
             claims["acr"] = grant.acr
         if grant.amr:
             claims["amr"] = list(grant.amr)
+        claims.update(session_id_claim(grant))
         return claims
 
     def generate_user_info(self, user, scope):

@@ -35,7 +35,7 @@ def metadata() -> dict:
         "introspection_endpoint_auth_methods_supported": client_auth,
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": ["iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash",
-                             *SUPPORTED_CLAIMS],
+                             "sid", *SUPPORTED_CLAIMS],
         "claim_types_supported": ["normal"],
         "claims_parameter_supported": False,
         "request_parameter_supported": False,
@@ -45,7 +45,9 @@ def metadata() -> dict:
         "ui_locales_supported": ["fr-FR"],
         "authorization_response_iss_parameter_supported": True,
         "frontchannel_logout_supported": False,
-        "backchannel_logout_supported": False,
+        # OIDC Back-Channel Logout 1.0 (idp/oidc/backchannel.py): logout tokens carry sid, ID tokens too.
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
     }
 
 
