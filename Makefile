@@ -5,7 +5,7 @@ PORT   ?= 5000
 HOST   ?= 127.0.0.1
 BIN     = $(VENV)/bin
 
-.PHONY: install run test bench bench-peer bench-scale bench-sweep bench-steps chromium
+.PHONY: install run test bench bench-peer bench-scale bench-sweep bench-steps chromium spa
 
 $(BIN)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,7 @@ run: install
 	IDP_DEMO=1 IDP_ISSUER=http://$(HOST):$(PORT) $(BIN)/idp run --host $(HOST) --port $(PORT)
 
 ## make test: the whole suite (PostgreSQL too when IDP_TEST_DATABASE_URL is set).
-test: install chromium
+test: install chromium spa
 	$(BIN)/pytest
 
 ## Debian's Chromium for the browser tests (never a downloaded browser).
@@ -35,6 +35,14 @@ chromium:
 	@if [ ! -x /usr/bin/chromium ] && [ -z "$$IDP_CHROMIUM" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "The browser tests need Chromium: sudo apt-get install chromium" >&2; exit 1; fi; fi
+
+## The browser relying-party library of the SPA test (oidc-client-ts, pinned by package-lock.json), git-ignored.
+SPA_DIR = tests/browser/spa
+
+spa: $(SPA_DIR)/node_modules/.package-lock.json
+
+$(SPA_DIR)/node_modules/.package-lock.json: $(SPA_DIR)/package.json $(SPA_DIR)/package-lock.json
+	cd $(SPA_DIR) && npm ci --no-audit --no-fund --silent
 
 ## make bench: load benchmark (bench/run.py): idp serve (granian) on core 0, 16 clients on core 1, production Argon2.
 ## BACKEND=postgresql for PostgreSQL (database bench_h, recreated), BENCH_DATABASE_URL=... for another one;

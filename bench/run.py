@@ -1,7 +1,8 @@
 """Load benchmark: the provider served as production serves it, on one core, under N concurrent clients.
 
 The server (``idp serve --workers 1 --threads 4``: granian, or the peer) is
-pinned to core 0, this load generator and its SMTP server to core 1. Per
+pinned to core 0, this load generator and its SMTP server to core 1 (with
+PostgreSQL's backends for the run, as if the database had a host of its own). Per
 scenario: seeding (logins whose tokens the scenario uses), a warm-up, then a
 timed window; requests/s, logins/s, p50/p95/p99 and errors are printed as a
 table and appended, one JSON line per scenario, to
@@ -34,7 +35,7 @@ from pathlib import Path
 import aiohttp
 
 from loadgen import SCENARIOS, Mailbox, discover, run_scenario
-from targets import ROOT, SERVER_CORE, start_idp, start_peer, temporary_dir
+from targets import ROOT, SERVER_CORE, pin_database_backends, start_idp, start_peer, temporary_dir
 
 LOADGEN_CORE = 1
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -141,8 +142,12 @@ async def bench(which: str, run: Run, names: list[str], args, argon2: dict) -> d
                       if run.accounts or run.tokens else "")
             print(f"\n{target.name} ({target.meta['server']}; {backend}{filler}), worker pid {server.worker_pid()} "
                   f"pinned to core {SERVER_CORE}, {idle['rss_mib']} MiB idle; {run.clients} clients on core "
-                  f"{LOADGEN_CORE}; warm-up {args.warmup:g} s, window {args.duration:g} s")
+                  f"{LOADGEN_CORE}{' with the PostgreSQL backends' if backend == 'postgresql' else ''}; "
+                  f"warm-up {args.warmup:g} s, window {args.duration:g} s")
             header(argon2)
+            pinning = None
+            if backend == "postgresql":  # its backends on the load generator's core, as on a host of their own
+                pinning = asyncio.create_task(_keep_database_pinned(target.meta["url"]))
             for name in names:
                 skipped = target.supports.get(name)
                 if skipped:
@@ -156,6 +161,9 @@ async def bench(which: str, run: Run, names: list[str], args, argon2: dict) -> d
                 results[name] = figures
                 row(name, figures, argon2)
             memory = server.memory()
+            if pinning is not None:
+                pinning.cancel()
+                target.meta["database_core"] = LOADGEN_CORE
         print(f"\nWorker memory: {memory['rss_mib']} MiB now, peak {memory['peak_rss_mib']} MiB (VmHWM); "
               f"idle before the load {idle['rss_mib']} MiB; {mailbox.received} mails received.")
     finally:
@@ -166,6 +174,13 @@ async def bench(which: str, run: Run, names: list[str], args, argon2: dict) -> d
     if not args.no_save:
         save(target, run, results, args, argon2, idle, memory)
     return {"results": results, "idle_rss_mib": idle["rss_mib"], "peak_rss_mib": memory["peak_rss_mib"]}
+
+
+async def _keep_database_pinned(url: str) -> None:
+    """Every half second, pin the database's new backends (a pool connection opened meanwhile)."""
+    while True:
+        await asyncio.to_thread(pin_database_backends, url, LOADGEN_CORE)
+        await asyncio.sleep(0.5)
 
 
 def run_loop(coroutine):
@@ -269,7 +284,8 @@ def save(target, run: Run, results: dict, args, argon2: dict, idle: dict, memory
         "loadavg_at_end": os.getloadavg(), "worker_idle_rss_mib": idle["rss_mib"], "worker_peak_rss_mib": memory["peak_rss_mib"],
     }
     if target.name == "idp":
-        common.update(database_url=target.meta["database_url"], filler_accounts=run.accounts,
+        common.update(database_url=target.meta["database_url"], database_core=target.meta.get("database_core"),
+                      filler_accounts=run.accounts,
                       filler_tokens=run.tokens,
                       seeding_s={k: round(v, 1) for k, v in target.meta["seeding_s"].items()})
     with path.open("a") as fh:

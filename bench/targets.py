@@ -101,6 +101,32 @@ def database_url(choice: str, work: Path) -> tuple[str, str]:
     return url, "postgresql"
 
 
+def pin_database_backends(url: str, core: int) -> int:
+    """Pin the PostgreSQL backends serving ``url``'s database to ``core``; how many were pinned.
+
+    The provider's core must run the provider only, as when the database has a host
+    of its own (production): unpinned, the backends answering its queries would be
+    scheduled on core 0 too and take their CPU from it, so a PostgreSQL figure would
+    measure the database server as much as the provider. Their CPU lands on the load
+    generator's core instead, in its "loadgen cpu" column. Backends start when the
+    provider opens a pool connection, so this is called again during the run.
+    """
+    import psycopg
+
+    parsed = urlparse(url.replace("postgresql+psycopg://", "postgresql://"))
+    name = parsed.path.lstrip("/")
+    pinned = 0
+    with psycopg.connect(parsed._replace(path="/postgres").geturl(), autocommit=True) as conn:
+        for (pid,) in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,)):
+            try:
+                if os.sched_getaffinity(pid) != {core}:
+                    os.sched_setaffinity(pid, {core})
+                pinned += 1
+            except (PermissionError, ProcessLookupError):  # another user's server, or a backend just gone
+                pass
+    return pinned
+
+
 def prepare_idp(env: dict[str, str], users: int, filler_accounts: int = 0,
                 filler_tokens: int = 0) -> tuple[list[Account], str, str, dict]:
     """``idp init`` (migrations, signing keys), the accounts and a confidential client, then the filler rows.
@@ -178,7 +204,7 @@ def start_idp(database: str, mail_url: str, work: Path, users: int, filler_accou
     argv = [str(BIN / "idp"), "serve", "--workers", "1", "--threads", "4", "--bind", f"127.0.0.1:{port}"]
     server = Server(argv, env, ROOT, work / "server.log")
     target = Target("idp", f"http://127.0.0.1:{port}", client_id, secret, SCOPE, idp_login,
-                    meta={"backend": backend, "database_url": _without_password(url),
+                    meta={"backend": backend, "database_url": _without_password(url), "url": url,
                           "device_cookies": ["idp_device"], "server": " ".join(argv), "seeding_s": seeding})
     return server, target, accounts
 

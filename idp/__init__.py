@@ -99,6 +99,10 @@ def create_app(overrides: dict | None = None, *, migrations: bool = True) -> Fla
 
         return url_for(endpoint, **values) if endpoint in app.view_functions else None
 
+    from .oidc.endpoints.public_document import Shortcut
+
+    app.wsgi_app = Shortcut(app, app.wsgi_app)  # discovery and JWKS, once made, answered before Flask
+
     from .cli import register as register_cli
 
     register_cli(app)

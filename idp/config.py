@@ -79,11 +79,28 @@ SETTINGS: list[Setting] = [
     Setting("CLIENT_CACHE_SECONDS", 5, "How long each process keeps a client it authenticated on the token, "
             "introspection and revocation endpoints, seconds: a client removed or changed elsewhere is seen everywhere "
             "within this delay (0: read at every request). The authorization endpoint always reads the client.", int),
+    Setting("CLIENT_SECRET_OVERLAP", 604800, "After `idp clients update --rotate-secret`, how long the previous "
+            "client secret keeps working beside the new one, seconds, unless --overlap says otherwise (7 days: "
+            "time for the partner to deploy the new secret).", int),
+    Setting("CORS_MAX_AGE", 600, "How long a browser may keep the answer to a CORS preflight on /token, /userinfo "
+            "and /revoke (Access-Control-Max-Age), seconds. The allowed origins themselves are read again every "
+            "IDP_CLIENT_CACHE_SECONDS.", int),
     Setting("SIGNING_ALG", "RS256", "Default ID token signing algorithm (RS256 or ES256; per client override).", str),
     # --- Sessions --------------------------------------------------------------------
     Setting("LOGIN_FLOW_LIFETIME", 1800, "How long a login in progress stays usable, seconds.", int),
     Setting("SESSION_IDLE_LIFETIME", 1800, "Provider login session: idle lifetime, seconds.", int),
     Setting("SESSION_ABSOLUTE_LIFETIME", 43200, "Provider login session: absolute lifetime, seconds.", int),
+    # --- Back-channel logout (OIDC Back-Channel Logout 1.0) ------------------------------
+    Setting("LOGOUT_TOKEN_LIFETIME", 120, "Lifetime of a logout token sent to a relying party's "
+            "backchannel_logout_uri, seconds (its exp; retries resend the same token, so it must cover them).", int),
+    Setting("BACKCHANNEL_LOGOUT_TIMEOUT", 5.0, "How long one delivery attempt of a logout token waits for the "
+            "relying party's answer (connection and response), seconds.", float),
+    Setting("BACKCHANNEL_LOGOUT_RETRIES", 3, "Further attempts after a failed delivery (no answer, 5xx, 408, 425, "
+            "429); any other 4xx answer is final. 0: one attempt only.", int),
+    Setting("BACKCHANNEL_LOGOUT_BACKOFF", 2.0, "Wait before the first retry of a failed delivery, seconds; doubled "
+            "before each next one (2, 4, 8 s by default).", float),
+    Setting("BACKCHANNEL_LOGOUT_THREADS", 4, "Threads of each worker process that deliver logout tokens, in the "
+            "background (the person's page never waits for them).", int),
     # --- Limits ----------------------------------------------------------------------
     Setting("MAX_PARAMETER_LENGTH", 2048, "Longest accepted value of any protocol parameter, characters.", int),
     # --- Login journey (seed ameli-login-journey) ---------------------------------------

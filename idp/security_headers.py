@@ -53,7 +53,12 @@ _CSP = (
 _DEFAULT_CSP = _CSP.format(form_action="form-action 'self'")
 _ALWAYS = (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"), ("Referrer-Policy", "no-referrer"))
 #: Endpoints whose answers may be cached: static files, and the public documents (their own Cache-Control).
-_CACHEABLE = frozenset(("static", "oidc.jwks", "oidc.openid_configuration"))
+_CACHEABLE = frozenset(("static", "oidc.jwks", "oidc.openid_configuration", "oidc.oauth_authorization_server"))
+
+
+def for_cacheable() -> list[tuple[str, str]]:
+    """The headers :func:`apply` gives a cacheable answer (a public document) that set none itself."""
+    return [("Content-Security-Policy", _DEFAULT_CSP), *_ALWAYS]
 
 
 def apply(response):

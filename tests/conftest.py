@@ -22,6 +22,7 @@ from werkzeug.serving import make_server
 
 from idp import create_app, nir
 from idp.extensions import db
+from idp.oidc import backchannel
 from idp.recovery import links
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("IDP_TEST_DATABASE_URL") else [])
@@ -134,6 +135,7 @@ def app(database_url, settings, port, outbox_dir, mailbox):
         db.session.remove()
         # A reset-link job queued by the test may still be writing (idp.recovery.links.send_later).
         assert links.wait_for_jobs(10), "a mail job still runs 10 s after the test"
+        assert backchannel.wait_for_deliveries(30), "a back-channel logout still runs 30 s after the test"
         # Empty every table, children first.
         for table in reversed(db.metadata.sorted_tables):
             db.session.execute(delete(table))

@@ -484,8 +484,20 @@ def test_clients_add_userinfo_signed_response_alg(cli):
     assert client_by_id(data["client_id"]).userinfo_signed_response_alg == "ES256"
     r = cli("clients", "add", "--name", "Plain", "--redirect-uri", "https://plain.exemple.fr/cb", "--json")
     data = json.loads(r.stdout)
-    assert "userinfo_signed_response_alg" not in data
+    assert data["userinfo_signed_response_alg"] is None  # plain JSON
     assert client_by_id(data["client_id"]).userinfo_signed_response_alg is None
+
+    # idp clients update changes it in place, and "default" goes back to plain JSON.
+    plain = data["client_id"]
+    r = cli("clients", "update", plain, "--userinfo-signed-response-alg", "RS256", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["userinfo_signed_response_alg"] == "RS256"
+    assert client_by_id(plain).userinfo_signed_response_alg == "RS256"
+    r = cli("clients", "update", plain, "--userinfo-signed-response-alg", "default")
+    assert r.exit_code == 0 and "userinfo_signed_response_alg" in r.output, r.output
+    assert client_by_id(plain).userinfo_signed_response_alg is None
+    r = cli("clients", "update", plain, "--userinfo-signed-response-alg", "none")
+    assert r.exit_code == 2
 
 
 @pytest.mark.parametrize("uri, reason", [

@@ -234,16 +234,30 @@ def test_connexion_post_without_csrf_during_a_real_flow(web, rp):
     ["", "id_token_hint=", "id_token_hint=%FF%FE", "id_token_hint=a.b.c", "id_token_hint=" + "a" * 9000,
      "id_token_hint=e30.e30.e30", "client_id=%00", "client_id=" + "x" * 500, "post_logout_redirect_uri=%FF",
      "state=%00", "ui_locales=%FF", "id_token_hint=..", "id_token_hint=eyJhbGciOiJub25lIn0..",
-     "id_token_hint=eyJ.eyJ.sig"],
+     "id_token_hint=eyJ.eyJ.sig", "id_token_hint=a&id_token_hint=b", "client_id=x&client_id=y",
+     "state=a&state=b", "post_logout_redirect_uri=http://127.0.0.1:8765/logged-out&post_logout_redirect_uri=x",
+     "id_token_hint=&client_id=&post_logout_redirect_uri=&state="],
 )
-def test_garbage_on_logout(web, query):
-    r = web.get(f"/logout?{query}")
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_garbage_on_logout(web, query, method):
+    """RP-Initiated Logout §2: the same parameters by GET (query) or POST (form body), the same answers."""
+    if method == "GET":
+        r = web.get(f"/logout?{query}")
+    else:
+        r = web.post("/logout", data=query.encode(), headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert_html(r)
     assert r.status_code in (200, 400)
     assert "Location" not in r.headers
 
 
-def test_logout_post_garbage(web):
-    r = web.post("/logout", data=b"\xff\xfe=\x00&&", headers={"Content-Type": "application/x-www-form-urlencoded"})
+@pytest.mark.parametrize("body, content_type", [
+    (b"\xff\xfe=\x00&&", "application/x-www-form-urlencoded"),
+    (b'{"id_token_hint": "a.b.c"}', "application/json"),
+    (b"--x\r\nContent-Disposition: form-data; name=\"state\"\r\n\r\ns\r\n--x--\r\n", "multipart/form-data; boundary=x"),
+    (b"id_token_hint=" + b"a" * 100_000, "application/x-www-form-urlencoded"),
+    (b"", "text/plain"),
+])
+def test_logout_post_garbage(web, body, content_type):
+    r = web.post("/logout", data=body, headers={"Content-Type": content_type})
     assert_html(r)
-    assert r.status_code in (200, 400) and "Location" not in r.headers
+    assert r.status_code in (200, 400, 413) and "Location" not in r.headers

@@ -30,7 +30,7 @@ from oidc_flows import assert_error_redirect, query, without_query
 from oidc_rp import RelyingParty, callback_params, log_in
 
 #: OIDC Core §2 and this provider's rule: what an ID token may carry when no claim is asked for in it.
-AUTHENTICATION_CLAIMS = {"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash"}
+AUTHENTICATION_CLAIMS = {"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash", "sid"}
 PERSON_CLAIMS = {"given_name", "family_name", "birthdate", "gender", "email", "email_verified", "affiliation"}
 
 
@@ -72,7 +72,7 @@ def test_oidcc_id_token_minimal(live_server, browser, make_user, make_client):
     client, secret = make_client()
     rp, token, id_token = logged_in(live_server, browser, user, client, secret)
     assert set(id_token.claims) <= AUTHENTICATION_CLAIMS, id_token.claims
-    assert {"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash"} == set(id_token.claims)
+    assert AUTHENTICATION_CLAIMS == set(id_token.claims)
     info = userinfo(rp, token).json()
     assert PERSON_CLAIMS <= set(info), info
     assert info["sub"] == id_token.claims["sub"] and info["given_name"] == "Jeanne"

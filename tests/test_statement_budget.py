@@ -101,7 +101,8 @@ BUDGET: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
     "POST /token client_credentials (client cache empty)":                ((2, 1),   (2, 0)),
     "POST /token client_credentials":                                     ((1, 1),   (1, 0)),
     "GET /authorize (single sign-on, live session)":                      ((9, 2),   (9, 2)),
-    "POST /logout (id_token_hint of the session's person)":               ((5, 1),   (5, 1)),
+    # Back-channel logout: + the UPDATE that revokes the session's grants, + the SELECT of the clients to tell.
+    "POST /logout (id_token_hint of the session's person)":               ((7, 1),   (7, 1)),
     "POST /connexion code + remember (step 3: trusts the browser)":       ((13, 2),  (13, 2)),
     "POST /connexion password on a trusted browser (finishes the login)": ((14, 2),  (14, 2)),
 }

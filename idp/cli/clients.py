@@ -1,14 +1,16 @@
-"""``idp clients``: register, list and remove relying parties.
+"""``idp clients``: register, change, list and remove relying parties.
 
 A confidential client's secret is generated here, printed once, and stored only
 as a keyed hash (:meth:`idp.models.Client.set_secret`): it cannot be shown again,
-only replaced by registering the client anew.
+only replaced (``idp clients update --rotate-secret``, the previous one working on
+for an overlap period).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from urllib.parse import urlsplit
 
 import click
@@ -102,6 +104,81 @@ def _new_client_id() -> str:
     return client_id
 
 
+PKCE_CHOICES = ("required", "optional")
+_DURATION = re.compile(r"(\d{1,9})([smhd]?)")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _parse_duration(value: str | None, option: str) -> int | None:
+    """``7d``, ``12h``, ``30m``, ``90s`` or a number of seconds; None when not given."""
+    if value is None:
+        return None
+    match = _DURATION.fullmatch(value.strip())
+    if match is None:
+        raise click.BadParameter("must be a duration such as 7d, 12h, 30m, 90s or 0.", param_hint=option)
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def _check_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise click.BadParameter("must not be empty.", param_hint="--name")
+    if len(name) > NAME_MAX_LENGTH:
+        raise click.BadParameter(f"is longer than {NAME_MAX_LENGTH} characters.", param_hint="--name")
+    return name
+
+
+def _check_pkce(pkce: str | None, public: bool) -> None:
+    if pkce == "optional" and public:
+        raise click.UsageError("--pkce optional is for confidential clients only: a public client always needs "
+                               "PKCE (RFC 9700 §2.1.1), since nothing else binds its code to the browser.")
+
+
+def _registration(client: Client, secret: str | None) -> dict:
+    return {
+        "client_id": client.client_id,
+        "client_secret": secret,
+        "client_name": client.name,
+        "redirect_uris": client.redirect_uris,
+        "post_logout_redirect_uris": client.post_logout_redirect_uris,
+        "scope": client.scope,
+        "grant_types": client.grant_types,
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "id_token_signed_response_alg": client.id_token_signed_response_alg
+        or current_app.config["IDP_SIGNING_ALG"],
+        "pkce": "required" if client.needs_pkce else "optional",
+        "cors": client.cors_allowed,
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "backchannel_logout_session_required": bool(client.backchannel_logout_session_required),
+        "userinfo_signed_response_alg": client.userinfo_signed_response_alg,
+    }
+# --- OIDC Back-Channel Logout 1.0: the client's logout endpoint ----------------------------
+
+def backchannel_options(command):
+    """``--backchannel-logout-uri`` and ``--backchannel-logout-session-required``, for add and update."""
+    command = click.option("--backchannel-logout-session-required/--no-backchannel-logout-session-required",
+                           "backchannel_session_required", default=None,
+                           help="The client needs sid in its logout tokens "
+                                "(every logout token here carries sid and sub).")(command)
+    return click.option("--backchannel-logout-uri", "backchannel_logout_uri", default=None,
+                        help="Where logout tokens are POSTed when a session the client took part in ends "
+                             "(https; http only to 127.0.0.1, localhost, [::1]). An empty value removes it.")(command)
+
+
+def apply_backchannel(client: Client, uri: str | None, session_required: bool | None) -> None:
+    """Set what the options gave (None: unchanged); the URI follows the redirect URI rules."""
+    if uri is not None:
+        if uri == "":
+            client.backchannel_logout_uri = None
+        else:
+            problem = redirect_uri_problem(uri)
+            if problem:
+                raise click.BadParameter(f"{uri!r} {problem}.", param_hint="--backchannel-logout-uri")
+            client.backchannel_logout_uri = uri
+    if session_required is not None:
+        client.backchannel_logout_session_required = session_required
+
+
 @click.group("clients")
 def clients_group() -> None:
     """Relying parties (partner sites)."""
@@ -119,18 +196,21 @@ def clients_group() -> None:
 @click.option("--alg", type=click.Choice(SUPPORTED_ALGS),
               help="ID token signing algorithm (default: the IDP_SIGNING_ALG setting).")
 @click.option("--client-credentials", is_flag=True, help="Also allow the client_credentials grant.")
+@click.option("--pkce", type=click.Choice(PKCE_CHOICES), default="required", show_default=True,
+              help="optional: a confidential client may log people in without PKCE, and must then send a nonce.")
+@click.option("--cors/--no-cors", default=False,
+              help="Confidential client: let the origins of its redirect URIs call /token, /userinfo and /revoke "
+                   "from a browser (public clients always may).")
+@backchannel_options
 @click.option("--userinfo-signed-response-alg", "userinfo_alg", type=click.Choice(SUPPORTED_ALGS),
               help="UserInfo as a JWT signed with this algorithm (OIDC Core 5.3.2); default plain JSON.")
 @click.option("--json", "as_json", is_flag=True, help="Print the registration as a JSON object.")
 @with_appcontext
 def add_command(name, redirect_uris, post_logout_redirect_uris, public, scope, alg, client_credentials,
-                userinfo_alg, as_json) -> None:
+                pkce, cors, backchannel_logout_uri, backchannel_session_required, userinfo_alg, as_json) -> None:
     """Register a client; prints its client_id and, once and only now, its secret."""
-    name = (name or "").strip()
-    if not name:
-        raise click.BadParameter("must not be empty.", param_hint="--name")
-    if len(name) > NAME_MAX_LENGTH:
-        raise click.BadParameter(f"is longer than {NAME_MAX_LENGTH} characters.", param_hint="--name")
+    name = _check_name(name)
+    _check_pkce(pkce, public)
     redirects = _check_uris(redirect_uris, "--redirect-uri")
     post_logout = _check_uris(post_logout_redirect_uris, "--post-logout-redirect-uri")
     scope = _check_scope(scope)
@@ -146,8 +226,11 @@ def add_command(name, redirect_uris, post_logout_redirect_uris, public, scope, a
         scope=scope,
         grant_types=grant_types,
         id_token_signed_response_alg=alg,
+        pkce_required=pkce == "required",
+        cors=cors,
         userinfo_signed_response_alg=userinfo_alg,
     )
+    apply_backchannel(client, backchannel_logout_uri, backchannel_session_required)
     secret = None
     if not public:
         secret = crypto.random_token(32)
@@ -156,19 +239,7 @@ def add_command(name, redirect_uris, post_logout_redirect_uris, public, scope, a
     db.session.commit()
 
     if as_json:
-        click.echo(json.dumps({
-            "client_id": client.client_id,
-            "client_secret": secret,
-            "client_name": client.name,
-            "redirect_uris": client.redirect_uris,
-            "post_logout_redirect_uris": client.post_logout_redirect_uris,
-            "scope": client.scope,
-            "grant_types": client.grant_types,
-            "token_endpoint_auth_method": client.token_endpoint_auth_method,
-            "id_token_signed_response_alg": client.id_token_signed_response_alg
-            or current_app.config["IDP_SIGNING_ALG"],
-            **({"userinfo_signed_response_alg": userinfo_alg} if userinfo_alg else {}),
-        }, indent=2))
+        click.echo(json.dumps(_registration(client, secret), indent=2))
     else:
         click.echo(f"client_id:     {client.client_id}")
         if secret is not None:
@@ -176,6 +247,111 @@ def add_command(name, redirect_uris, post_logout_redirect_uris, public, scope, a
     if secret is not None:
         click.echo("The client secret is shown only this once; only its hash is stored. "
                    "Hand it over to the partner through a secure channel.", err=True)
+
+
+@clients_group.command("update", context_settings={"ignore_unknown_options": True})
+@click.argument("client_id")
+@click.option("--name", help="New name shown to users.")
+@click.option("--redirect-uri", "redirect_uris", multiple=True,
+              help="Replace the redirect URIs (repeat for several; exact strings).")
+@click.option("--post-logout-redirect-uri", "post_logout_redirect_uris", multiple=True,
+              help="Replace the post-logout redirect URIs (repeatable).")
+@click.option("--no-post-logout-redirect-uris", is_flag=True, help="Remove every post-logout redirect URI.")
+@click.option("--scope", help=f"Replace the scopes, among: {' '.join(SUPPORTED_SCOPES)}.")
+@click.option("--alg", type=click.Choice([*SUPPORTED_ALGS, "default"]),
+              help="ID token signing algorithm; default: back to the IDP_SIGNING_ALG setting.")
+@click.option("--client-credentials/--no-client-credentials", default=None,
+              help="Allow or stop the client_credentials grant.")
+@click.option("--pkce", type=click.Choice(PKCE_CHOICES), help="PKCE required, or optional (confidential only).")
+@click.option("--cors/--no-cors", default=None, help="Browser calls from its redirect URIs' origins "
+              "(confidential clients; public clients always may).")
+@click.option("--rotate-secret", is_flag=True, help="New client secret, printed once; the previous one keeps "
+              "working for the overlap period.")
+@click.option("--overlap", help="With --rotate-secret: how long the previous secret keeps working (7d, 12h, 30m, "
+              "0 for not at all; default: the IDP_CLIENT_SECRET_OVERLAP setting).")
+@backchannel_options
+@click.option("--userinfo-signed-response-alg", "userinfo_alg", type=click.Choice([*SUPPORTED_ALGS, "default"]),
+              help="UserInfo as a JWT signed with this algorithm (OIDC Core 5.3.2); default: back to plain JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the registration as a JSON object.")
+@with_appcontext
+def update_command(client_id, name, redirect_uris, post_logout_redirect_uris, no_post_logout_redirect_uris, scope,
+                   alg, client_credentials, pkce, cors, rotate_secret, overlap, backchannel_logout_uri,
+                   backchannel_session_required, userinfo_alg, as_json) -> None:
+    """Change a client's settings in place (its client_id, grants and tokens stay).
+
+    Only the options given change. Running workers see the change within
+    IDP_CLIENT_CACHE_SECONDS on the back channel, at once on the authorization endpoint.
+    """
+    client = db.session.scalar(select(Client).where(Client.client_id == client_id))
+    if client is None:
+        raise click.ClickException(f"No client {client_id}.")
+    overlap_seconds = _parse_duration(overlap, "--overlap")
+    if overlap_seconds is not None and not rotate_secret:
+        raise click.UsageError("--overlap goes with --rotate-secret.")
+    if post_logout_redirect_uris and no_post_logout_redirect_uris:
+        raise click.UsageError("--post-logout-redirect-uri and --no-post-logout-redirect-uris contradict each other.")
+    _check_pkce(pkce, client.is_public)
+    if client.is_public and rotate_secret:
+        raise click.UsageError("--rotate-secret: a public client has no secret.")
+    if client.is_public and client_credentials:
+        raise click.UsageError("--client-credentials needs a confidential client: a public client has no secret.")
+    if client.is_public and cors is False:
+        raise click.UsageError("--no-cors: a public client's origins are always allowed (it runs in a browser).")
+
+    changed: list[str] = []
+    if name is not None:
+        client.name = _check_name(name)
+        changed.append("name")
+    if redirect_uris:
+        client.redirect_uris = _check_uris(redirect_uris, "--redirect-uri")
+        changed.append("redirect_uris")
+    if post_logout_redirect_uris or no_post_logout_redirect_uris:
+        client.post_logout_redirect_uris = _check_uris(post_logout_redirect_uris, "--post-logout-redirect-uri")
+        changed.append("post_logout_redirect_uris")
+    if scope is not None:
+        client.scope = _check_scope(scope)
+        changed.append("scope")
+    if alg is not None:
+        client.id_token_signed_response_alg = None if alg == "default" else alg
+        changed.append("id_token_signed_response_alg")
+    if userinfo_alg is not None:
+        client.userinfo_signed_response_alg = None if userinfo_alg == "default" else userinfo_alg
+        changed.append("userinfo_signed_response_alg")
+    if client_credentials is not None:
+        kept = [g for g in (client.grant_types or []) if g != "client_credentials"]
+        client.grant_types = kept + (["client_credentials"] if client_credentials else [])
+        changed.append("grant_types")
+    if pkce is not None:
+        client.pkce_required = pkce == "required"
+        changed.append("pkce")
+    if cors is not None:
+        client.cors = cors
+        changed.append("cors")
+    if backchannel_logout_uri is not None or backchannel_session_required is not None:
+        apply_backchannel(client, backchannel_logout_uri, backchannel_session_required)
+        changed.append("backchannel_logout")
+    secret = None
+    if rotate_secret:
+        secret = crypto.random_token(32)
+        if overlap_seconds is None:
+            overlap_seconds = current_app.config["IDP_CLIENT_SECRET_OVERLAP"]
+        client.rotate_secret(secret, overlap_seconds)
+        changed.append("client_secret")
+    if not changed:
+        raise click.UsageError("Nothing to change: give at least one option (see --help).")
+    db.session.commit()
+
+    if as_json:
+        click.echo(json.dumps(_registration(client, secret), indent=2))
+    else:
+        click.echo(f"Client {client.client_id} updated: {', '.join(changed)}.")
+        if secret is not None:
+            click.echo(f"client_secret: {secret}")
+    if secret is not None:
+        until = client.previous_secret_expires_at
+        click.echo("The new client secret is shown only this once; only its hash is stored. "
+                   + (f"The previous secret keeps working until {until:%Y-%m-%d %H:%M} UTC."
+                      if until is not None else "The previous secret no longer works."), err=True)
 
 
 @clients_group.command("list")

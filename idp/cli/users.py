@@ -479,4 +479,32 @@ def unlock_command(nir_value: str) -> None:
     click.echo(f"Lifted: {', '.join(lifted)}." if lifted else "Nothing was locked; counters reset.")
 
 
+@users_group.command("logout")
+@click.argument("nir_value", metavar="NIR")
+@with_appcontext
+def logout_command(nir_value: str) -> None:
+    """End every login session of a person, revoke their grants, and tell the relying parties.
+
+    Each partner site that took part in one of the sessions and registered a
+    back-channel logout URI gets a logout token (OIDC Back-Channel Logout 1.0); the
+    command waits for those deliveries (retries included) before it exits.
+    """
+    from .. import sessions
+    from ..oidc import backchannel
+
+    problem = nir_problem(nir_value)
+    if problem:
+        raise click.ClickException(problem + ".")
+    user = db.session.scalar(select(User).where(User.nir == nir.normalize(nir_value)))
+    if user is None:
+        raise click.ClickException("No account with this NIR.")
+    ended = sessions.end_sessions(user.id)
+    announcement = backchannel.sessions_ended(ended)
+    db.session.commit()
+    sent = announcement.send()
+    click.echo(f"Ended {len(ended)} session(s); {sent} logout notice(s) to relying parties.")
+    if sent and not backchannel.wait_for_deliveries(backchannel.longest_delivery()):
+        click.echo("Some relying parties did not answer in time (see the warnings).", err=True)
+
+
 COMMANDS = [users_group]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from authlib.oauth2.rfc6749 import ClientMixin
 from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
-from sqlalchemy import JSON, DateTime, Integer, String
+from sqlalchemy import JSON, Boolean, DateTime, Integer, String, false, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .. import crypto
@@ -28,6 +28,17 @@ class Client(db.Model, ClientMixin):
     scope: Mapped[str] = mapped_column(String(500), default="openid")
     grant_types: Mapped[list] = mapped_column(JSON, default=list)
     id_token_signed_response_alg: Mapped[str | None] = mapped_column(String(10))
+    # Secret rotation: the previous secret's hash keeps working until ``previous_secret_expires_at``.
+    previous_secret_hash: Mapped[str | None] = mapped_column(String(64))
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # PKCE S256 required (default); False only for a confidential client, which must then send a nonce.
+    pkce_required: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true(), nullable=False)
+    # A confidential client whose browser code calls /token, /userinfo, /revoke (public clients always may).
+    cors: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), nullable=False)
+    # OIDC Back-Channel Logout 1.0: where logout tokens are POSTed, and whether they must carry ``sid``.
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(2048))
+    backchannel_logout_session_required: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                                      server_default=false())
     #: UserInfo as a signed JWT with this algorithm (OIDC Core §5.3.2); plain JSON when None.
     userinfo_signed_response_alg: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -42,10 +53,38 @@ class Client(db.Model, ClientMixin):
     def set_secret(self, secret: str) -> None:
         self.client_secret_hash = crypto.keyed_hash(self.SECRET_PURPOSE, secret)
 
+    def rotate_secret(self, secret: str, overlap: int) -> None:
+        """A new secret; the current one keeps working for ``overlap`` seconds (none when 0)."""
+        if overlap > 0 and self.client_secret_hash is not None:
+            self.previous_secret_hash = self.client_secret_hash
+            self.previous_secret_expires_at = utcnow() + timedelta(seconds=overlap)
+        else:
+            self.previous_secret_hash = self.previous_secret_expires_at = None
+        self.set_secret(secret)
+
     def check_client_secret(self, client_secret: str) -> bool:
+        """The current secret, or the previous one during its overlap; both compared in constant time.
+
+        Both comparisons are always made, so the time does not tell which one matched.
+        """
         if self.client_secret_hash is None or not client_secret:
             return False
-        return crypto.equals(crypto.keyed_hash(self.SECRET_PURPOSE, client_secret), self.client_secret_hash)
+        presented = crypto.keyed_hash(self.SECRET_PURPOSE, client_secret)
+        current = crypto.equals(presented, self.client_secret_hash)
+        previous = crypto.equals(presented, self.previous_secret_hash or self.client_secret_hash)
+        in_overlap = self.previous_secret_hash is not None and self.previous_secret_expires_at is not None \
+            and utcnow() < self.previous_secret_expires_at
+        return current or (previous and in_overlap)
+
+    @property
+    def needs_pkce(self) -> bool:
+        """PKCE S256 is required of every public client, and of a confidential one unless allowed without."""
+        return self.is_public or self.pkce_required is not False
+
+    @property
+    def cors_allowed(self) -> bool:
+        """Whether the origins of its redirect URIs may call the back channel from a browser (idp.oidc.cors)."""
+        return self.is_public or bool(self.cors)
 
     # --- Authlib ClientMixin --------------------------------------------------------
     @property
@@ -57,6 +96,8 @@ class Client(db.Model, ClientMixin):
             "grant_types": list(self.grant_types or []),
             "token_endpoint_auth_method": self.token_endpoint_auth_method,
             "id_token_signed_response_alg": self.id_token_signed_response_alg,
+            "backchannel_logout_uri": self.backchannel_logout_uri,
+            "backchannel_logout_session_required": bool(self.backchannel_logout_session_required),
             "userinfo_signed_response_alg": self.userinfo_signed_response_alg,
         }
 

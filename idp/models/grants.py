@@ -34,6 +34,9 @@ class Grant(db.Model):
     auth_time: Mapped[int | None] = mapped_column(Integer)
     acr: Mapped[str | None] = mapped_column(String(100))
     amr: Mapped[list | None] = mapped_column(JSON)
+    # The login session (its ``sid``) the grant was made in: its ID tokens carry it, and ending
+    # that session tells every client that took part (back-channel logout) and revokes its grants.
+    sid: Mapped[str | None] = mapped_column(String(43), index=True)
     #: The releasable claims asked for by the ``claims`` parameter, per member
     #: (``{"id_token": [...], "userinfo": [...]}``, :func:`idp.oidc.claims_request.requested`).
     claims: Mapped[dict | None] = mapped_column(JSON)
@@ -87,8 +90,8 @@ class AuthorizationCode(db.Model, CodeState):
     code_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
     redirect_uri: Mapped[str] = mapped_column(String(2048))
-    code_challenge: Mapped[str] = mapped_column(String(128))
-    code_challenge_method: Mapped[str] = mapped_column(String(10))
+    code_challenge: Mapped[str | None] = mapped_column(String(128))  # None: a client allowed without PKCE
+    code_challenge_method: Mapped[str | None] = mapped_column(String(10))
     expires_at: Mapped[datetime] = mapped_column(DateTime)
     used_at: Mapped[datetime | None] = mapped_column(DateTime)
 

@@ -49,6 +49,10 @@ class BrowserSession(db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     sid_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    # The session's public identifier, the ``sid`` of OIDC Front/Back-Channel Logout: random,
+    # not the cookie's value nor derived from it, so it may appear in ID and logout tokens.
+    # Kept when the same person logs in again in the same browser (prompt=login).
+    sid: Mapped[str | None] = mapped_column(String(43))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     auth_time: Mapped[int] = mapped_column(Integer)
     amr: Mapped[list] = mapped_column(JSON, default=list)

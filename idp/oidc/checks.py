@@ -99,16 +99,39 @@ def check_response_mode(grant) -> None:
         raise InvalidRequestError("Only response_mode=query is supported.")
 
 
+class ConsentRequiredError(OAuth2Error):
+    error = "consent_required"
+
+
+class AccountSelectionRequiredError(OAuth2Error):
+    error = "account_selection_required"
+
+
+#: The ``prompt`` values this provider honours (``prompt_values_supported`` in discovery).
+SUPPORTED_PROMPTS = ("none", "login")
+
+
 def check_prompt(grant) -> None:
+    """``none`` and ``login`` are honoured; the others cannot be (OIDC Core §3.1.2.1).
+
+    There is no consent screen (relying parties are registered partners) and no
+    account chooser (one person per browser session): the spec then requires an
+    error, ``consent_required`` / ``account_selection_required``. Anything else is
+    not a prompt value: ``invalid_request``.
+    """
     prompt = grant.request.payload.data.get("prompt")
     if prompt is None:
         return
     values = prompt.split()
-    allowed = {"none", "login", "consent", "select_account"}
-    if not values or not set(values) <= allowed:
+    if not values or not set(values) <= {*SUPPORTED_PROMPTS, "consent", "select_account"}:
         raise InvalidRequestError("Invalid 'prompt' value.")
     if "none" in values and len(values) > 1:
         raise InvalidRequestError("prompt=none cannot be combined with another value.")
+    if "consent" in values:
+        raise ConsentRequiredError("This provider has no consent screen (prompt=consent is not supported).")
+    if "select_account" in values:
+        raise AccountSelectionRequiredError("This provider has no account chooser (prompt=select_account "
+                                            "is not supported).")
 
 
 def check_max_age(grant) -> None:
@@ -138,7 +161,17 @@ _OPENID = OpenIDCodeExtension()
 
 
 def check_pkce(grant) -> None:
-    """S256 challenge required for every client; ``plain`` refused (RFC 9700)."""
+    """PKCE S256 (RFC 9700 §2.1.1); ``plain`` refused.
+
+    Required of every client, except a confidential one an administrator allowed
+    without (``idp clients update --pkce optional``): such a client may send no
+    challenge at all, and must then send a ``nonce`` (:func:`check_nonce`). A
+    challenge that is sent is always checked.
+    """
+    data = grant.request.payload.data
+    if not data.get("code_challenge") and not data.get("code_challenge_method") \
+            and not grant.request.client.needs_pkce:
+        return
     _PKCE.validate_code_challenge(grant, None)
 
 
@@ -147,10 +180,18 @@ NONCE_MAX_LENGTH = 255
 
 
 def check_nonce(grant) -> None:
-    """Nonce required, short enough to be kept, and never seen before from this client."""
-    if len(grant.request.payload.data.get("nonce") or "") > NONCE_MAX_LENGTH:
+    """Nonce short enough to be kept, and never seen before from this client.
+
+    OIDC Core §3.1.2.1 makes it optional in the code flow: it is required only when
+    no PKCE challenge binds the code to this browser's request (RFC 9700 §2.1.1:
+    then the nonce does). When present it is echoed in the ID token and replay-checked.
+    """
+    data = grant.request.payload.data
+    if len(data.get("nonce") or "") > NONCE_MAX_LENGTH:
         raise InvalidRequestError(f"'nonce' is too long (limit {NONCE_MAX_LENGTH} characters).")
-    validate_nonce(grant.request, _OPENID.exists_nonce, required=True)
+    if "nonce" in data and not data["nonce"]:
+        raise InvalidRequestError("Empty 'nonce'.")
+    validate_nonce(grant.request, _OPENID.exists_nonce, required=not data.get("code_challenge"))
 
 
 def parse_max_age(value: str | None) -> int | None:

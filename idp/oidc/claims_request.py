@@ -3,7 +3,7 @@
 The rule of this provider (OIDC Core §5.4, §5.5):
 
 * the ID token carries the authentication only (:data:`ID_TOKEN_BASE`: ``iss sub aud
-  exp iat auth_time nonce acr amr at_hash``), plus the claims a client asked for in
+  exp iat auth_time nonce acr amr at_hash sid``), plus the claims a client asked for in
   its ``id_token`` member. Relying parties send ID tokens back in logout URLs
   (``id_token_hint``), where they land in access logs and browser histories: a
   person's names, birth date or health-insurance affiliation have no place there
@@ -28,8 +28,8 @@ import json
 from .claims import SUPPORTED_CLAIMS
 
 #: What every ID token carries (OIDC Core §2): the authentication, nothing about the person.
-#: (``sid``, OIDC Back-Channel Logout §2.1, belongs here too once sessions are named in tokens.)
-ID_TOKEN_BASE = ("iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash")
+#: (``sid``: OIDC Back-Channel Logout §2.1, the login session, not the person.)
+ID_TOKEN_BASE = ("iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash", "sid")
 
 #: The two members of the parameter this provider understands (§5.5); others are ignored.
 MEMBERS = ("userinfo", "id_token")

@@ -34,6 +34,12 @@ def _cfg(name: str):
     return current_app.config[f"IDP_{name}"]
 
 
+def session_id_claim(grant) -> dict:
+    """``sid`` (OIDC Back-Channel Logout §2.1): the login session the grant was made in, in every ID
+    token issued from it, refreshed ones included, so that a logout token names the same session."""
+    return {"sid": grant.sid} if grant.sid else {}
+
+
 # --- Authorization code -----------------------------------------------------------------
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
@@ -65,6 +71,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             auth_time=auth.auth_time,
             acr=auth.acr,
             amr=list(auth.amr or []),
+            sid=auth.sid,
             # Checked at /authorize (idp.oidc.checks.check_claims_request); kept for every token.
             claims=claims_request.requested(claims_request.parse(request.payload.data.get("claims"))),
         )
@@ -75,8 +82,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 code_hash=crypto.keyed_hash(CODE_PURPOSE, code),
                 grant_id=grant.id,
                 redirect_uri=request.payload.redirect_uri,
-                code_challenge=request.payload.data["code_challenge"],
-                code_challenge_method=request.payload.data.get("code_challenge_method", "S256"),
+                # No challenge only for a confidential client allowed without PKCE (checks.check_pkce).
+                code_challenge=request.payload.data.get("code_challenge") or None,
+                code_challenge_method="S256" if request.payload.data.get("code_challenge") else None,
                 expires_at=utcnow() + timedelta(seconds=_cfg("AUTHORIZATION_CODE_LIFETIME")),
             )
         )
@@ -110,7 +118,13 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
 
 class RequireS256(CodeChallenge):
-    """PKCE with S256 for every client, public or confidential (RFC 9700 §2.1.1)."""
+    """PKCE with S256 for every client, public or confidential (RFC 9700 §2.1.1).
+
+    Except a confidential client an administrator allowed without PKCE
+    (:attr:`idp.models.Client.needs_pkce`): its code may carry no challenge, and is
+    then exchanged without a ``code_verifier`` (Authlib's rule: a verifier sent for
+    a code issued without a challenge is refused, RFC 9700 §4.8.2).
+    """
 
     SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
     DEFAULT_CODE_CHALLENGE_METHOD = "S256"
@@ -131,6 +145,10 @@ class RequireS256(CodeChallenge):
         super().validate_code_challenge(grant, redirect_uri)
 
     def validate_code_verifier(self, grant, result):
+        code = grant.request.authorization_code
+        if code.code_challenge is None and not grant.request.client.is_public:
+            super().validate_code_verifier(grant, result)  # no challenge: a verifier is refused
+            return
         if not grant.request.form.get("code_verifier"):
             raise InvalidRequestError("Missing 'code_verifier'.")
         super().validate_code_verifier(grant, result)
@@ -172,7 +190,7 @@ class IdTokenIssuer(OpenIDToken):
             claims["acr"] = grant.acr
         if grant.amr:
             claims["amr"] = list(grant.amr)
-        # (sid, OIDC Back-Channel Logout §2.1, goes here: it names the session, not the person.)
+        claims.update(session_id_claim(grant))
         claims.update(claims_request.for_id_token(user_claims(request.user, self._token_scope(request, source)),
                                                   grant.claims))
         return claims
@@ -191,7 +209,7 @@ class IdTokenIssuer(OpenIDToken):
 
 
 class OpenIDCodeExtension(IdTokenIssuer, OpenIDCode):
-    """OIDC on the code grant: nonce required, and never seen before for this client."""
+    """OIDC on the code grant: a nonce never seen before for this client (required without PKCE, idp.oidc.checks)."""
 
     def __init__(self):
         OpenIDCode.__init__(self, require_nonce=True)

@@ -46,8 +46,8 @@ _users, _clients = User.__table__, Client.__table__
 TOKEN_COLUMNS = ("id", "client_id", "grant_id", "user_id", "refresh_token_hash", "scope", "issued_at", "expires_in",
                  "refresh_expires_at", "access_revoked_at", "refresh_used_at")
 CODE_COLUMNS = ("id", "grant_id", "redirect_uri", "code_challenge", "code_challenge_method", "expires_at", "used_at")
-GRANT_COLUMNS = ("id", "client_id", "user_id", "scope", "nonce", "auth_time", "acr", "amr", "claims", "created_at",
-                 "revoked_at")
+GRANT_COLUMNS = ("id", "client_id", "user_id", "scope", "nonce", "auth_time", "acr", "amr", "sid", "claims",
+                 "created_at", "revoked_at")
 #: What a relying party may learn about a person (:func:`idp.oidc.claims.user_claims`); no NIR, no hash.
 USER_COLUMNS = ("id", "given_name", "family_name", "birth_date", "gender", "email", "email_verified",
                 "regime_code", "caisse", "affiliation")

@@ -21,12 +21,13 @@ from flask import current_app, url_for
 from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import aliased
 
-from .. import crypto, limits
+from .. import crypto, limits, sessions
 from ..extensions import db
 from ..login import policy
 from ..mail import MailError, render_mail, send_mail
 from ..mfa import devices
-from ..models import BrowserSession, Grant, LoginFlow, User, utcnow
+from ..models import Grant, LoginFlow, User, utcnow
+from ..oidc import backchannel
 from ..models.recovery import PasswordReset
 
 log = logging.getLogger(__name__)
@@ -192,27 +193,28 @@ def consume(reset: PasswordReset) -> bool:
     return result.rowcount == 1
 
 
-def change_password(user: User, password_hash: str) -> datetime:
+def change_password(user: User, password_hash: str) -> tuple[datetime, backchannel.Announcement]:
     """Step 6: the new password, and everything the old one opened is closed.
 
     Trusted browsers, grants (so refresh and access tokens), login sessions,
     logins in progress past the password, other reset links; the wrong-password
-    lock of the NIR is lifted. The caller commits.
+    lock of the NIR is lifted. The caller commits, then sends the announcement
+    returned: every relying party that took part in an ended session gets a
+    logout token (OIDC Back-Channel Logout), in the background.
     """
     now = utcnow()
     user.password_hash = password_hash
     user.password_changed_at = now
     devices.revoke_all(user.id)
+    announcement = backchannel.sessions_ended(sessions.end_sessions(user.id))
     db.session.execute(update(Grant).where(Grant.user_id == user.id, Grant.revoked_at.is_(None))
                        .values(revoked_at=now))
-    db.session.execute(update(BrowserSession).where(BrowserSession.user_id == user.id,
-                                                    BrowserSession.ended_at.is_(None)).values(ended_at=now))
     db.session.execute(update(LoginFlow).where(LoginFlow.user_id == user.id, LoginFlow.completed_at.is_(None),
                                                LoginFlow.expires_at > now).values(expires_at=now))
     db.session.execute(update(PasswordReset).where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None),
                                                    PasswordReset.revoked_at.is_(None)).values(revoked_at=now))
     limits.unlock(policy.password_failures(), policy.nir_key(user.nir))
-    return now
+    return now, announcement
 
 
 def changed_mail(user: User, changed_at: datetime) -> Callable[[], None] | None:

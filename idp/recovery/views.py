@@ -210,8 +210,9 @@ def new_password():
     if not links.consume(reset):  # a double submit, or a newer link sent meanwhile
         db.session.rollback()
         return _invalid_link()
-    changed_at = links.change_password(user, password_hash)
+    changed_at, announcement = links.change_password(user, password_hash)
     db.session.commit()
+    announcement.send()
     job = links.changed_mail(user, changed_at)
     if job is not None:
         links.send_later(job)

@@ -6,6 +6,7 @@ import json
 from flask import current_app
 
 from ..acr import SUPPORTED_ACR_VALUES
+from ..checks import SUPPORTED_PROMPTS
 from ..claims import SUPPORTED_CLAIMS, SUPPORTED_SCOPES
 from ..keys import SUPPORTED_ALGS
 from . import bp, public_document
@@ -35,17 +36,19 @@ def metadata() -> dict:
         "introspection_endpoint_auth_methods_supported": client_auth,
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": ["iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash",
-                             *SUPPORTED_CLAIMS],
+                             "sid", *SUPPORTED_CLAIMS],
         "claim_types_supported": ["normal"],
         "claims_parameter_supported": True,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "acr_values_supported": list(SUPPORTED_ACR_VALUES),
-        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "prompt_values_supported": list(SUPPORTED_PROMPTS),
         "ui_locales_supported": ["fr-FR"],
         "authorization_response_iss_parameter_supported": True,
         "frontchannel_logout_supported": False,
-        "backchannel_logout_supported": False,
+        # OIDC Back-Channel Logout 1.0 (idp/oidc/backchannel.py): logout tokens carry sid, ID tokens too.
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
     }
 
 
@@ -60,4 +63,14 @@ def document() -> tuple[bytes, str]:
 
 @bp.route("/.well-known/openid-configuration")
 def openid_configuration():
+    return public_document.serve(*document())
+
+
+@bp.route("/.well-known/oauth-authorization-server")
+def oauth_authorization_server():
+    """RFC 8414 §3: the same document (its OpenID members are allowed there, §2), for OAuth-only clients.
+
+    At this address for an issuer without a path; an issuer with a path needs the
+    reverse proxy to route ``/.well-known/oauth-authorization-server/<path>`` here.
+    """
     return public_document.serve(*document())

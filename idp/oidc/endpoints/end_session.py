@@ -13,6 +13,10 @@ Relying parties may POST the parameters form-encoded (§2): the ``id_token_hint`
 then stays out of the access logs. Such a cross-site POST carries no session
 cookie (SameSite=Lax), so it is answered by the confirmation page, whose own
 POST does. A redirect that answers a POST is a 303.
+
+Ending the session revokes its grants and tells every client that took part in it
+(OIDC Back-Channel Logout 1.0, :mod:`idp.oidc.backchannel`), in the background: the
+person's page never waits for a relying party.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from flask_wtf import FlaskForm
 
 from ... import security_headers, sessions
 from ...extensions import db
-from .. import keys
+from .. import backchannel, keys
 from ..server import server
 from . import bp
 from .authorize import hint_names
@@ -46,7 +50,9 @@ class EndSessionEndpoint(_EndSessionEndpoint):
         return claims
 
     def end_session(self, end_session_request) -> None:
-        sessions.end()
+        announcement = backchannel.sessions_ended(sessions.end(commit=False))
+        db.session.commit()
+        announcement.send()
 
 
 server.register_endpoint(EndSessionEndpoint)

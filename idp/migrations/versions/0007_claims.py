@@ -1,7 +1,7 @@
 """claims parameter kept with the grant; signed UserInfo per client
 
-Revision ID: 0005_claims
-Revises: 0004
+Revision ID: 0007_claims
+Revises: 0006_backchannel_logout
 Create Date: 2026-12-03 16:45:00
 
 """
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0005_claims'
-down_revision = '0004'
+revision = '0007_claims'
+down_revision = '0006_backchannel_logout'
 branch_labels = None
 depends_on = None
 
