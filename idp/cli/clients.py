@@ -22,6 +22,7 @@ from ..extensions import db
 from ..models import AuthorizationCode, Client, Grant, LoginFlow, Token
 from ..oidc.claims import SUPPORTED_SCOPES
 from ..oidc.keys import SUPPORTED_ALGS
+from .client_auth import apply_auth, auth_options, describe
 
 DEFAULT_SCOPE = "openid profile email"
 LOOPBACK_HOSTS = ("localhost",)
@@ -119,10 +120,11 @@ def clients_group() -> None:
 @click.option("--alg", type=click.Choice(SUPPORTED_ALGS),
               help="ID token signing algorithm (default: the IDP_SIGNING_ALG setting).")
 @click.option("--client-credentials", is_flag=True, help="Also allow the client_credentials grant.")
+@auth_options
 @click.option("--json", "as_json", is_flag=True, help="Print the registration as a JSON object.")
 @with_appcontext
 def add_command(name, redirect_uris, post_logout_redirect_uris, public, scope, alg, client_credentials,
-                as_json) -> None:
+                auth_method, auth_signing_alg, jwks_file, jwks_uri, as_json) -> None:
     """Register a client; prints its client_id and, once and only now, its secret."""
     name = (name or "").strip()
     if not name:
@@ -132,6 +134,8 @@ def add_command(name, redirect_uris, post_logout_redirect_uris, public, scope, a
     redirects = _check_uris(redirect_uris, "--redirect-uri")
     post_logout = _check_uris(post_logout_redirect_uris, "--post-logout-redirect-uri")
     scope = _check_scope(scope)
+    if public and auth_method not in (None, "none"):
+        raise click.UsageError(f"--public and --auth-method {auth_method} contradict each other.")
     if public and client_credentials:
         raise click.UsageError("--client-credentials needs a confidential client: a public client has no secret.")
 
@@ -145,10 +149,8 @@ def add_command(name, redirect_uris, post_logout_redirect_uris, public, scope, a
         grant_types=grant_types,
         id_token_signed_response_alg=alg,
     )
-    secret = None
-    if not public:
-        secret = crypto.random_token(32)
-        client.set_secret(secret)
+    secret = apply_auth(client, auth_method="none" if public else auth_method, auth_signing_alg=auth_signing_alg,
+                        jwks_file=jwks_file, jwks_uri=jwks_uri, creating=True)
     db.session.add(client)
     db.session.commit()
 
@@ -161,7 +163,7 @@ def add_command(name, redirect_uris, post_logout_redirect_uris, public, scope, a
             "post_logout_redirect_uris": client.post_logout_redirect_uris,
             "scope": client.scope,
             "grant_types": client.grant_types,
-            "token_endpoint_auth_method": client.token_endpoint_auth_method,
+            **describe(client),
             "id_token_signed_response_alg": client.id_token_signed_response_alg
             or current_app.config["IDP_SIGNING_ALG"],
         }, indent=2))
@@ -171,6 +173,30 @@ def add_command(name, redirect_uris, post_logout_redirect_uris, public, scope, a
             click.echo(f"client_secret: {secret}")
     if secret is not None:
         click.echo("The client secret is shown only this once; only its hash is stored. "
+                   "Hand it over to the partner through a secure channel.", err=True)
+
+
+@clients_group.command("update", context_settings={"ignore_unknown_options": True})
+@click.argument("client_id")
+@auth_options
+@with_appcontext
+def update_command(client_id, auth_method, auth_signing_alg, jwks_file, jwks_uri) -> None:
+    """Change how a registered client authenticates (method, algorithm, keys), without re-registering it.
+
+    A new secret is printed, once, only when the new method needs one the provider
+    cannot read: every other setting of the client is kept. Other workers and hosts see
+    the change within IDP_CLIENT_CACHE_SECONDS.
+    """
+    client = db.session.scalar(select(Client).where(Client.client_id == client_id))
+    if client is None:
+        raise click.ClickException(f"No client {client_id}.")
+    secret = apply_auth(client, auth_method=auth_method, auth_signing_alg=auth_signing_alg, jwks_file=jwks_file,
+                        jwks_uri=jwks_uri, creating=False)
+    db.session.commit()
+    click.echo(json.dumps({"client_id": client.client_id, **describe(client)}, indent=2))
+    if secret is not None:
+        click.echo(f"client_secret: {secret}")
+        click.echo("The new client secret is shown only this once; the previous one no longer works. "
                    "Hand it over to the partner through a secure channel.", err=True)
 
 
