@@ -77,7 +77,6 @@ SIGNING_ALGS = {
 ALL_SIGNING_ALGS = tuple(alg for algs in SIGNING_ALGS.values() for alg in algs)
 #: The back-channel endpoints that accept client assertions, by path (their URL is an accepted ``aud``).
 ASSERTION_ENDPOINTS = ("/token", "/revoke", "/introspect")
-LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
 
 def _cfg(name: str):
