@@ -17,7 +17,6 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import SimpleNamespace
 
 import jwt as pyjwt
 import pytest
@@ -480,6 +479,7 @@ class KeyServer:
         self.port = free_port()
         self.keys: list = []
         self.fetches = 0
+        self.delay = 0.0  # seconds before it answers
         self.server = None
 
     @property
@@ -492,6 +492,7 @@ class KeyServer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802
                 owner.fetches += 1
+                time.sleep(owner.delay)
                 body = json.dumps({"keys": [k.as_dict(private=False) for k in owner.keys]}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -570,6 +571,18 @@ def test_jwks_uri_is_not_fetched_more_often_than_the_setting_allows(app, live_se
     for n in range(5):  # unknown kids: one would make the provider fetch again, but not so soon
         assert_refused(signer, signer.signed_by(rsa_key(f"unknown-{n}")))
     assert key_server.fetches == 1
+
+
+def test_jwks_uri_that_hangs_is_given_up_after_the_timeout(app, live_server, key_server):
+    app.config["IDP_CLIENT_JWKS_FETCH_TIMEOUT"] = 0.5
+    k1 = rsa_key("a")
+    key_server.keys, key_server.delay = [k1], 5
+    signer = RemoteSigner(app, live_server.url, key_server.url)
+    started = time.monotonic()
+    assert_refused(signer, signer.signed_by(k1))
+    assert time.monotonic() - started < 3
+    key_server.delay = 0
+    assert signer.token(signer.signed_by(k1)).status_code == 200
 
 
 def test_jwks_uri_answer_over_the_size_limit_is_refused(app, live_server, key_server):
