@@ -231,7 +231,7 @@ def basic(client_id: str, secret: str) -> dict:
     return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
 
 
-def test_statement_budget(app, counter, make_user, make_client, mailbox):
+def test_statement_budget(app, counter, make_user, make_client, mailbox, tmp_path):
     meter = Meter(counter)
     client, secret = make_client()
     client_id, redirect_uri = client.client_id, client.redirect_uris[0]
@@ -318,7 +318,7 @@ def test_statement_budget(app, counter, make_user, make_client, mailbox):
                       query_string=params)
     assert r.status_code == 302 and without_query(location(r)) == redirect_uri, (r.status_code, r.headers)
     assert "code" in query(location(r))
-    measure_signed_clients(app, meter, web)
+    measure_signed_clients(app, meter, web, tmp_path)
 
     # RP-initiated logout, the hint naming the session's person: ends it at once.
     r = meter.request("POST /logout (id_token_hint of the session's person)", web, "POST", "/logout", data={
@@ -371,11 +371,11 @@ def unmeasured(fn, *args, **kwargs):
     return contextvars.Context().run(fn, *args, **kwargs)
 
 
-def measure_signed_clients(app, meter: Meter, browser) -> None:
+def measure_signed_clients(app, meter: Meter, browser, tmp_path) -> None:
     """private_key_jwt and client_secret_jwt clients, their client already in the cache (as for the others)."""
     issuer = app.config["IDP_ISSUER"]
     key = RSAKey.generate_key(2048, parameters={"kid": "budget"}, private=True)
-    path = f"{app.instance_path}-budget-jwks.json"
+    path = tmp_path / "jwks.json"
     with open(path, "w") as fh:
         json.dump({"keys": [key.as_dict(private=False)]}, fh)
     signed = _register(app, "--auth-method", "private_key_jwt", "--jwks", path)
