@@ -85,6 +85,22 @@ SETTINGS: list[Setting] = [
     Setting("CORS_MAX_AGE", 600, "How long a browser may keep the answer to a CORS preflight on /token, /userinfo "
             "and /revoke (Access-Control-Max-Age), seconds. The allowed origins themselves are read again every "
             "IDP_CLIENT_CACHE_SECONDS.", int),
+    # --- Signed client authentication (RFC 7523; idp.oidc.client_auth) ---------------
+    Setting("CLIENT_ASSERTION_MAX_LIFETIME", 300, "Longest life of a client assertion (private_key_jwt, "
+            "client_secret_jwt), seconds: one whose exp is further than this from its iat, or from now, is refused.",
+            int),
+    Setting("CLIENT_ASSERTION_LEEWAY", 60, "Clock skew allowed between a client and the provider when checking a "
+            "client assertion's exp, nbf and iat, seconds.", int),
+    Setting("CLIENT_JWKS_CACHE_SECONDS", 300, "How long each process keeps the keys fetched from a client's "
+            "jwks_uri, seconds; past it they are fetched again, and not trusted if that fails.", int),
+    Setting("CLIENT_JWKS_MIN_INTERVAL", 30, "Fewest seconds between two fetches of one client's jwks_uri by a "
+            "process (an unknown kid fetches again at once, but never more often than this; a failed fetch too).",
+            int),
+    Setting("CLIENT_JWKS_FETCH_TIMEOUT", 2.0, "How long a fetch of a client's jwks_uri may take (connect and read), "
+            "seconds; the request waiting for it is refused (invalid_client) past it.", float),
+    Setting("CLIENT_JWKS_MAX_BYTES", 65536, "Largest JWK Set accepted from a client's jwks_uri, bytes.", int),
+    Setting("CLIENT_JWKS_HTTP_LOOPBACK", False, "Tests and demo only (with IDP_TESTING or IDP_DEMO): a client's "
+            "jwks_uri may be plain http towards 127.0.0.1, localhost or [::1]. Otherwise https only.", _bool),
     Setting("SIGNING_ALG", "RS256", "Default ID token signing algorithm (RS256 or ES256; per client override).", str),
     # --- Sessions --------------------------------------------------------------------
     Setting("LOGIN_FLOW_LIFETIME", 1800, "How long a login in progress stays usable, seconds.", int),

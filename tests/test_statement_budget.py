@@ -51,13 +51,18 @@ from __future__ import annotations
 
 import base64
 import contextvars
+import json
 import re
+import time
+import uuid
 import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+from joserfc import jwt as jose_jwt
+from joserfc.jwk import OctKey, RSAKey
 from sqlalchemy import event, text, update
 from sqlalchemy.pool import Pool
 
@@ -105,6 +110,15 @@ BUDGET: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
     "POST /logout (id_token_hint of the session's person)":               ((7, 1),   (7, 1)),
     "POST /connexion code + remember (step 3: trusts the browser)":       ((13, 2),  (13, 2)),
     "POST /connexion password on a trusted browser (finishes the login)": ((14, 2),  (14, 2)),
+    # Signed client authentication (RFC 7523): the one INSERT recording the assertion's jti is the
+    # only statement these methods add. Where the request commits nothing else (introspection,
+    # client_credentials), SQLite commits it; PostgreSQL runs those in autocommit mode.
+    "POST /token authorization_code (private_key_jwt)":                  ((4, 1),   (4, 1)),
+    "POST /token refresh_token (private_key_jwt)":                       ((4, 1),   (4, 1)),
+    "POST /introspect (private_key_jwt)":                                ((2, 1),   (2, 0)),
+    # Its access token not revoked before (unlike the row above): one UPDATE more than there, plus the INSERT.
+    "POST /revoke refresh_token (private_key_jwt)":                      ((5, 1),   (5, 1)),
+    "POST /token client_credentials (client_secret_jwt)":                ((2, 1),   (2, 0)),
 }
 
 # The steady state: the key and client caches are filled once per test and never expire during it.
@@ -229,7 +243,7 @@ def signed_userinfo(client_pk: int, alg: str | None) -> None:
                      .values(userinfo_signed_response_alg=alg))
 
 
-def test_statement_budget(app, counter, make_user, make_client, mailbox):
+def test_statement_budget(app, counter, make_user, make_client, mailbox, tmp_path):
     meter = Meter(counter)
     client, secret = make_client()
     client_pk = client.id
@@ -326,6 +340,7 @@ def test_statement_budget(app, counter, make_user, make_client, mailbox):
                       query_string=params)
     assert r.status_code == 302 and without_query(location(r)) == redirect_uri, (r.status_code, r.headers)
     assert "code" in query(location(r))
+    measure_signed_clients(app, meter, web, tmp_path)
 
     # RP-initiated logout, the hint naming the session's person: ends it at once.
     r = meter.request("POST /logout (id_token_hint of the session's person)", web, "POST", "/logout", data={
@@ -363,6 +378,72 @@ def test_statement_budget(app, counter, make_user, make_client, mailbox):
     assert query(location(r))["state"] == params["state"]
 
     check_budget(backend_of(app), meter.measured)
+
+
+def _register(app, *args) -> dict:
+    result = app.test_cli_runner().invoke(args=[
+        "clients", "add", "--name", "Passerelle", "--redirect-uri", "http://127.0.0.1:8765/callback",
+        "--scope", "openid profile", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def unmeasured(fn, *args, **kwargs):
+    """A request in its own application context, as in production (nothing of it left in the test's ``g``)."""
+    return contextvars.Context().run(fn, *args, **kwargs)
+
+
+def measure_signed_clients(app, meter: Meter, browser, tmp_path) -> None:
+    """private_key_jwt and client_secret_jwt clients, their client already in the cache (as for the others)."""
+    issuer = app.config["IDP_ISSUER"]
+    key = RSAKey.generate_key(2048, parameters={"kid": "budget"}, private=True)
+    path = tmp_path / "jwks.json"
+    with open(path, "w") as fh:
+        json.dump({"keys": [key.as_dict(private=False)]}, fh)
+    signed = _register(app, "--auth-method", "private_key_jwt", "--jwks", path)
+    hashed = _register(app, "--auth-method", "client_secret_jwt", "--client-credentials")
+    db.session.remove()
+
+    def assertion(client_id: str, signing_key, alg: str) -> dict:
+        now = int(time.time())
+        claims = {"iss": client_id, "sub": client_id, "aud": issuer, "iat": now, "exp": now + 60,
+                  "jti": uuid.uuid4().hex}
+        header = {"alg": alg, "kid": "budget"} if alg == "RS256" else {"alg": alg}
+        return {"client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion": jose_jwt.encode(header, claims, signing_key)}
+
+    def by_key():
+        return assertion(signed["client_id"], key, "RS256")
+
+    def by_secret():
+        return assertion(hashed["client_id"], OctKey.import_key(hashed["client_secret"]), "HS256")
+
+    for auth in (by_key(), by_secret()):  # each client in the process's cache, as after its first call
+        r = unmeasured(browser.post, "/introspect", data={**auth, "token": "unknown"})
+        assert r.json == {"active": False}, r.json
+
+    rp = SimpleNamespace(client_id=signed["client_id"], redirect_uris=["http://127.0.0.1:8765/callback"])
+    params, verifier = auth_params(rp, scope="openid profile")
+    r = unmeasured(browser.get, "/authorize", query_string=params)  # single sign-on: the session is live
+    assert r.status_code == 302 and "code" in query(location(r)), r.headers
+    code = query(location(r))["code"]
+    r = meter.request("POST /token authorization_code (private_key_jwt)", browser, "POST", "/token", data={
+        **by_key(), "grant_type": "authorization_code", "code": code, "redirect_uri": rp.redirect_uris[0],
+        "code_verifier": verifier})
+    assert r.status_code == 200, r.json
+    r = meter.request("POST /token refresh_token (private_key_jwt)", browser, "POST", "/token", data={
+        **by_key(), "grant_type": "refresh_token", "refresh_token": r.json["refresh_token"]})
+    assert r.status_code == 200, r.json
+    tokens = r.json
+    r = meter.request("POST /introspect (private_key_jwt)", browser, "POST", "/introspect",
+                      data={**by_key(), "token": tokens["access_token"]})
+    assert r.status_code == 200 and r.json["active"] is True, r.json
+    r = meter.request("POST /revoke refresh_token (private_key_jwt)", browser, "POST", "/revoke",
+                      data={**by_key(), "token": tokens["refresh_token"]})
+    assert r.status_code == 200, r.get_data(as_text=True)
+    r = meter.request("POST /token client_credentials (client_secret_jwt)", browser, "POST", "/token",
+                      data={**by_secret(), "grant_type": "client_credentials"})
+    assert r.status_code == 200, r.json
 
 
 def check_budget(backend: str, measured: dict[str, Count]) -> None:

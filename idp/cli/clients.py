@@ -24,6 +24,8 @@ from ..extensions import db
 from ..models import AuthorizationCode, Client, Grant, LoginFlow, Token
 from ..oidc.claims import SUPPORTED_SCOPES
 from ..oidc.keys import SUPPORTED_ALGS
+from ..oidc import client_auth
+from .client_auth import SECRET_METHODS, apply_auth, auth_options, describe
 
 DEFAULT_SCOPE = "openid profile email"
 LOOPBACK_HOSTS = ("localhost",)
@@ -143,7 +145,7 @@ def _registration(client: Client, secret: str | None) -> dict:
         "post_logout_redirect_uris": client.post_logout_redirect_uris,
         "scope": client.scope,
         "grant_types": client.grant_types,
-        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        **describe(client),
         "id_token_signed_response_alg": client.id_token_signed_response_alg
         or current_app.config["IDP_SIGNING_ALG"],
         "pkce": "required" if client.needs_pkce else "optional",
@@ -204,16 +206,20 @@ def clients_group() -> None:
 @backchannel_options
 @click.option("--userinfo-signed-response-alg", "userinfo_alg", type=click.Choice(SUPPORTED_ALGS),
               help="UserInfo as a JWT signed with this algorithm (OIDC Core 5.3.2); default plain JSON.")
+@auth_options
 @click.option("--json", "as_json", is_flag=True, help="Print the registration as a JSON object.")
 @with_appcontext
 def add_command(name, redirect_uris, post_logout_redirect_uris, public, scope, alg, client_credentials,
-                pkce, cors, backchannel_logout_uri, backchannel_session_required, userinfo_alg, as_json) -> None:
+                pkce, cors, backchannel_logout_uri, backchannel_session_required, userinfo_alg,
+                auth_method, auth_signing_alg, jwks_file, jwks_uri, as_json) -> None:
     """Register a client; prints its client_id and, once and only now, its secret."""
     name = _check_name(name)
     _check_pkce(pkce, public)
     redirects = _check_uris(redirect_uris, "--redirect-uri")
     post_logout = _check_uris(post_logout_redirect_uris, "--post-logout-redirect-uri")
     scope = _check_scope(scope)
+    if public and auth_method not in (None, "none"):
+        raise click.UsageError(f"--public and --auth-method {auth_method} contradict each other.")
     if public and client_credentials:
         raise click.UsageError("--client-credentials needs a confidential client: a public client has no secret.")
 
@@ -231,10 +237,8 @@ def add_command(name, redirect_uris, post_logout_redirect_uris, public, scope, a
         userinfo_signed_response_alg=userinfo_alg,
     )
     apply_backchannel(client, backchannel_logout_uri, backchannel_session_required)
-    secret = None
-    if not public:
-        secret = crypto.random_token(32)
-        client.set_secret(secret)
+    secret = apply_auth(client, auth_method="none" if public else auth_method, auth_signing_alg=auth_signing_alg,
+                        jwks_file=jwks_file, jwks_uri=jwks_uri, creating=True)
     db.session.add(client)
     db.session.commit()
 
@@ -272,11 +276,13 @@ def add_command(name, redirect_uris, post_logout_redirect_uris, public, scope, a
 @backchannel_options
 @click.option("--userinfo-signed-response-alg", "userinfo_alg", type=click.Choice([*SUPPORTED_ALGS, "default"]),
               help="UserInfo as a JWT signed with this algorithm (OIDC Core 5.3.2); default: back to plain JSON.")
+@auth_options
 @click.option("--json", "as_json", is_flag=True, help="Print the registration as a JSON object.")
 @with_appcontext
 def update_command(client_id, name, redirect_uris, post_logout_redirect_uris, no_post_logout_redirect_uris, scope,
                    alg, client_credentials, pkce, cors, rotate_secret, overlap, backchannel_logout_uri,
-                   backchannel_session_required, userinfo_alg, as_json) -> None:
+                   backchannel_session_required, userinfo_alg, auth_method, auth_signing_alg, jwks_file, jwks_uri,
+                   as_json) -> None:
     """Change a client's settings in place (its client_id, grants and tokens stay).
 
     Only the options given change. Running workers see the change within
@@ -331,10 +337,23 @@ def update_command(client_id, name, redirect_uris, post_logout_redirect_uris, no
         apply_backchannel(client, backchannel_logout_uri, backchannel_session_required)
         changed.append("backchannel_logout")
     secret = None
+    if auth_method is not None or auth_signing_alg is not None or jwks_file or jwks_uri:
+        # A new secret only when the new method needs one the provider cannot read.
+        secret = apply_auth(client, auth_method=auth_method, auth_signing_alg=auth_signing_alg, jwks_file=jwks_file,
+                            jwks_uri=jwks_uri, creating=False)
+        changed.append("token_endpoint_auth_method")
+        if secret is not None and rotate_secret:
+            raise click.UsageError("--rotate-secret: the new authentication method already gets a new secret.")
     if rotate_secret:
+        if client.auth_methods[0] not in SECRET_METHODS:
+            raise click.UsageError(f"--rotate-secret: a {client.auth_methods[0]} client has no secret.")
         secret = crypto.random_token(32)
         if overlap_seconds is None:
             overlap_seconds = current_app.config["IDP_CLIENT_SECRET_OVERLAP"]
+        if client.auth_methods[0] == "client_secret_jwt":
+            # The HMAC key of its assertions is the secret itself: it cannot have an overlap.
+            overlap_seconds = 0
+            client.client_secret_encrypted = client_auth.seal_secret(client.client_id, secret)
         client.rotate_secret(secret, overlap_seconds)
         changed.append("client_secret")
     if not changed:
@@ -349,7 +368,7 @@ def update_command(client_id, name, redirect_uris, post_logout_redirect_uris, no
             click.echo(f"client_secret: {secret}")
     if secret is not None:
         until = client.previous_secret_expires_at
-        click.echo("The new client secret is shown only this once; only its hash is stored. "
+        click.echo("The new client secret is shown only this once. "
                    + (f"The previous secret keeps working until {until:%Y-%m-%d %H:%M} UTC."
                       if until is not None else "The previous secret no longer works."), err=True)
 

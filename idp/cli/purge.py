@@ -27,6 +27,7 @@ from ..models import (
     PasswordReset,
     Token,
     TrustedDevice,
+    UsedAssertion,
     utcnow,
 )
 
@@ -56,6 +57,8 @@ def purge(keep_seconds: int) -> dict[str, int]:
         "email_validations": delete(EmailValidation).where(EmailValidation.expires_at < before),
         "password_resets": delete(PasswordReset).where(PasswordReset.expires_at < before),
         "captcha_challenges": delete(CaptchaChallenge).where(CaptchaChallenge.expires_at < before),
+        # A client assertion past its exp (and the clock skew) is refused anyway: its jti may go.
+        "used_client_assertions": delete(UsedAssertion).where(UsedAssertion.expires_at < before),
         "limits": delete(Limit).where(
             or_(Limit.locked_until.is_(None), Limit.locked_until < before),
             or_(Limit.window_started_at.is_(None), Limit.window_started_at < before),
@@ -78,7 +81,7 @@ def purge(keep_seconds: int) -> dict[str, int]:
               help="Seconds to keep things after they expired (replays are recognised meanwhile).")
 @with_appcontext
 def purge_command(keep: int) -> None:
-    """Delete expired codes, tokens, flows, sessions, devices, links, CAPTCHAs and counters."""
+    """Delete expired codes, tokens, flows, sessions, devices, links, CAPTCHAs, counters and used assertions."""
     counts = purge(keep)
     for name, count in counts.items():
         click.echo(f"{name:<20} {count}")

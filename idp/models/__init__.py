@@ -10,6 +10,7 @@ from .users import EmailValidation, User
 from .devices import TrustedDevice
 from .limits import Limit
 from .clients import Client
+from .assertions import UsedAssertion
 from .grants import AuthorizationCode, Grant, Token
 from .keys import SigningKey
 from .sessions import BrowserSession, LoginFlow
@@ -22,6 +23,7 @@ __all__ = [
     "TrustedDevice",
     "Limit",
     "Client",
+    "UsedAssertion",
     "Grant",
     "AuthorizationCode",
     "Token",

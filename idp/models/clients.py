@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from authlib.oauth2.rfc6749 import ClientMixin
 from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
-from sqlalchemy import JSON, Boolean, DateTime, Integer, String, false, true
+from sqlalchemy import JSON, Boolean, DateTime, Integer, LargeBinary, String, false, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .. import crypto
@@ -14,6 +14,9 @@ from ..extensions import db
 from .clock import utcnow
 
 CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+#: Client authentication methods a client can be registered for (RFC 7591 ``token_endpoint_auth_method``).
+JWT_AUTH_METHODS = ("client_secret_jwt", "private_key_jwt")
+AUTH_METHODS = (*CONFIDENTIAL_AUTH_METHODS, *JWT_AUTH_METHODS, "none")
 
 
 class Client(db.Model, ClientMixin):
@@ -42,13 +45,25 @@ class Client(db.Model, ClientMixin):
     #: UserInfo as a signed JWT with this algorithm (OIDC Core §5.3.2); plain JSON when None.
     userinfo_signed_response_alg: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # --- signed client authentication (RFC 7523, OIDC Core §9; idp.oidc.client_auth) ---
+    #: The one method the client authenticates with; NULL for a client registered before
+    #: methods were registered: client_secret_basic or client_secret_post, or none if public.
+    token_endpoint_auth_method: Mapped[str | None] = mapped_column(String(32))
+    #: The ``alg`` its assertions must carry (private_key_jwt, client_secret_jwt).
+    token_endpoint_auth_signing_alg: Mapped[str | None] = mapped_column(String(10))
+    #: private_key_jwt: its public keys, inline (a JWK Set) or where to fetch them.
+    jwks: Mapped[dict | None] = mapped_column(JSON)
+    jwks_uri: Mapped[str | None] = mapped_column(String(2048))
+    #: client_secret_jwt only: the secret itself, AES-256-GCM under the key-encryption secret
+    #: (an HMAC assertion cannot be checked against a hash); see idp.oidc.client_auth.
+    client_secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     SECRET_PURPOSE = "client-secret"
 
     # --- secrets ------------------------------------------------------------------
     @property
     def is_public(self) -> bool:
-        return self.client_secret_hash is None
+        return self.auth_methods == ("none",)
 
     def set_secret(self, secret: str) -> None:
         self.client_secret_hash = crypto.keyed_hash(self.SECRET_PURPOSE, secret)
@@ -94,7 +109,7 @@ class Client(db.Model, ClientMixin):
             "redirect_uris": list(self.redirect_uris or []),
             "post_logout_redirect_uris": list(self.post_logout_redirect_uris or []),
             "grant_types": list(self.grant_types or []),
-            "token_endpoint_auth_method": self.token_endpoint_auth_method,
+            "token_endpoint_auth_method": self.auth_methods[0],
             "id_token_signed_response_alg": self.id_token_signed_response_alg,
             "backchannel_logout_uri": self.backchannel_logout_uri,
             "backchannel_logout_session_required": bool(self.backchannel_logout_session_required),
@@ -102,8 +117,11 @@ class Client(db.Model, ClientMixin):
         }
 
     @property
-    def token_endpoint_auth_method(self) -> str:
-        return "none" if self.is_public else "client_secret_basic"
+    def auth_methods(self) -> tuple[str, ...]:
+        """The client authentication methods this client may use: the registered one only."""
+        if self.token_endpoint_auth_method:
+            return (self.token_endpoint_auth_method,)
+        return ("none",) if self.client_secret_hash is None else CONFIDENTIAL_AUTH_METHODS
 
     def get_client_id(self) -> str:
         return self.client_id
@@ -124,9 +142,8 @@ class Client(db.Model, ClientMixin):
         return redirect_uri in (self.redirect_uris or [])
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        if self.is_public:
-            return method == "none"
-        return method in CONFIDENTIAL_AUTH_METHODS
+        # A client registered for one method is refused with every other (token, revocation, introspection).
+        return method in self.auth_methods
 
     def check_response_type(self, response_type: str) -> bool:
         return response_type == "code"

@@ -27,7 +27,9 @@ from .claims import USER_SCOPES, pairwise_sub, user_claims
 from .store import TokenStore
 
 CODE_PURPOSE = TokenStore.CODE  # the keyed hash of a code, as stored (save_authorization_code)
-ALL_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+#: Every client authentication method at the token endpoint; each client may use the one it registered.
+ALL_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt", "none"]
+CONFIDENTIAL_AUTH_METHODS = [m for m in ALL_AUTH_METHODS if m != "none"]
 
 
 def _cfg(name: str):
@@ -263,7 +265,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 # --- Client credentials -----------------------------------------------------------------
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_AUTH_METHODS
 
     def validate_token_request(self):
         super().validate_token_request()

@@ -53,13 +53,28 @@ def _kek() -> bytes:
     return raw
 
 
-def _encrypt(kid: str, pem: bytes) -> bytes:
+def seal(associated: str, data: bytes) -> bytes:
+    """``data`` encrypted under the key-encryption secret, bound to ``associated`` (AES-256-GCM).
+
+    For the private keys (bound to their ``kid``) and for the few other secrets the
+    provider must be able to read back (a client_secret_jwt client's secret,
+    :mod:`idp.oidc.client_auth`): a copy of the database alone reveals none of them.
+    """
     nonce = os.urandom(12)
-    return nonce + AESGCM(_kek()).encrypt(nonce, pem, kid.encode())
+    return nonce + AESGCM(_kek()).encrypt(nonce, data, associated.encode())
+
+
+def unseal(associated: str, blob: bytes) -> bytes:
+    """What :func:`seal` encrypted; raises ``cryptography``'s ``InvalidTag`` if it was bound elsewhere."""
+    return AESGCM(_kek()).decrypt(blob[:12], blob[12:], associated.encode())
+
+
+def _encrypt(kid: str, pem: bytes) -> bytes:
+    return seal(kid, pem)
 
 
 def _decrypt(kid: str, blob: bytes) -> bytes:
-    return AESGCM(_kek()).decrypt(blob[:12], blob[12:], kid.encode())
+    return unseal(kid, blob)
 
 
 # --- generation -----------------------------------------------------------------------

@@ -27,7 +27,7 @@ from sqlalchemy import bindparam, select
 from .. import crypto
 from ..extensions import db
 from ..models import Client
-from . import store
+from . import client_auth, store
 from .checks import AuthorizationChecks
 from .grants import (
     AuthorizationCodeGrant,
@@ -85,6 +85,7 @@ class OpenIDProvider(AuthorizationServer):
         self.register_grant(ClientCredentialsGrant)
         self.register_extension(Issuer())
         self.register_client_auth_method("client_secret_basic", authenticate_client_secret_basic)
+        client_auth.register(self)  # private_key_jwt, client_secret_jwt (RFC 7523)
         self._grants_registered = True
 
     def load_config(self, config):

@@ -8,13 +8,14 @@ from flask import current_app
 from ..acr import SUPPORTED_ACR_VALUES
 from ..checks import SUPPORTED_PROMPTS
 from ..claims import SUPPORTED_CLAIMS, SUPPORTED_SCOPES
+from ..client_auth import ALL_SIGNING_ALGS
+from ..grants import ALL_AUTH_METHODS, CONFIDENTIAL_AUTH_METHODS
 from ..keys import SUPPORTED_ALGS
 from . import bp, public_document
 
 
 def metadata() -> dict:
     iss = current_app.config["IDP_ISSUER"]
-    client_auth = ["client_secret_basic", "client_secret_post"]
     return {
         "issuer": iss,
         "authorization_endpoint": f"{iss}/authorize",
@@ -31,9 +32,13 @@ def metadata() -> dict:
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": list(SUPPORTED_ALGS),
         "userinfo_signing_alg_values_supported": list(SUPPORTED_ALGS),
-        "token_endpoint_auth_methods_supported": [*client_auth, "none"],
-        "revocation_endpoint_auth_methods_supported": [*client_auth, "none"],
-        "introspection_endpoint_auth_methods_supported": client_auth,
+        "token_endpoint_auth_methods_supported": ALL_AUTH_METHODS,
+        "revocation_endpoint_auth_methods_supported": ALL_AUTH_METHODS,
+        "introspection_endpoint_auth_methods_supported": CONFIDENTIAL_AUTH_METHODS,
+        # private_key_jwt and client_secret_jwt (RFC 7523): the algorithms a client may register.
+        "token_endpoint_auth_signing_alg_values_supported": list(ALL_SIGNING_ALGS),
+        "revocation_endpoint_auth_signing_alg_values_supported": list(ALL_SIGNING_ALGS),
+        "introspection_endpoint_auth_signing_alg_values_supported": list(ALL_SIGNING_ALGS),
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": ["iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash",
                              "sid", *SUPPORTED_CLAIMS],

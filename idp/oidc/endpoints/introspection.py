@@ -7,13 +7,15 @@ from flask import current_app
 from ...models.clock import epoch
 from ..claims import pairwise_sub
 from .. import store
+from ..client_auth import commit_used_assertion
+from ..grants import CONFIDENTIAL_AUTH_METHODS
 from ..store import TokenStore
 from ..server import server
 from . import bp
 
 
 class IntrospectionEndpoint(_IntrospectionEndpoint):
-    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    CLIENT_AUTH_METHODS = CONFIDENTIAL_AUTH_METHODS
 
     def check_params(self, request, client):
         # The hint is only a hint: an unknown one is ignored and every kind searched
@@ -57,4 +59,6 @@ server.register_endpoint(IntrospectionEndpoint)
 @bp.route("/introspect", methods=["POST"])
 def introspect():
     store.autocommit()  # reads only
-    return server.create_endpoint_response(IntrospectionEndpoint.ENDPOINT_NAME)
+    response = server.create_endpoint_response(IntrospectionEndpoint.ENDPOINT_NAME)
+    commit_used_assertion()  # SQLite: the jti row of a signed client (PostgreSQL: committed by itself)
+    return response

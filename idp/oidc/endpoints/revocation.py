@@ -5,13 +5,15 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 
 from ...models import Grant
 from .. import store
+from ..client_auth import commit_used_assertion
+from ..grants import ALL_AUTH_METHODS
 from ..store import TokenStore
 from ..server import server
 from . import bp
 
 
 class RevocationEndpoint(_RevocationEndpoint):
-    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    CLIENT_AUTH_METHODS = ALL_AUTH_METHODS
 
     def check_params(self, request, client):
         # The hint is only a hint: an unknown one is ignored and every kind searched
@@ -36,4 +38,6 @@ server.register_endpoint(RevocationEndpoint)
 
 @bp.route("/revoke", methods=["POST"])
 def revoke():
-    return server.create_endpoint_response(RevocationEndpoint.ENDPOINT_NAME)
+    response = server.create_endpoint_response(RevocationEndpoint.ENDPOINT_NAME)
+    commit_used_assertion()  # an unknown token revokes nothing, and commits nothing else
+    return response

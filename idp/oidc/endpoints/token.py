@@ -12,7 +12,7 @@ from . import bp
 #: the first value of each; a second one is refused rather than silently ignored.
 SINGLE_VALUED = (
     "grant_type", "code", "redirect_uri", "code_verifier", "refresh_token", "scope",
-    "client_id", "client_secret",
+    "client_id", "client_secret", "client_assertion", "client_assertion_type",
 )
 
 

@@ -1,7 +1,7 @@
 """claims parameter kept with the grant; signed UserInfo per client
 
-Revision ID: 0007_claims
-Revises: 0006_backchannel_logout
+Revision ID: 0008_claims
+Revises: 0007_signed_client_auth
 Create Date: 2026-12-03 16:45:00
 
 """
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0007_claims'
-down_revision = '0006_backchannel_logout'
+revision = '0008_claims'
+down_revision = '0007_signed_client_auth'
 branch_labels = None
 depends_on = None
 
