@@ -73,7 +73,8 @@ def _split_bind(bind: str) -> tuple[str, int]:
 @click.option("--graceful-timeout", type=click.IntRange(min=1), default=10, show_default=True,
               help="Seconds the workers get to finish their requests when the server stops.")
 @click.option("--access-log/--no-access-log", default=True, show_default=True,
-              help="One line per request on the standard error (path without query string).")
+              help="One line per request on the standard error (path without query string); "
+                   "off with IDP_LOG_FORMAT=json, whose request lines replace it.")
 @click.option("--app", "target", default="wsgi:app", show_default=True,
               help="The WSGI application, MODULE:ATTRIBUTE, imported from --chdir.")
 @click.option("--chdir", type=click.Path(file_okay=False, exists=True, path_type=Path),
@@ -85,13 +86,14 @@ def serve(bind, workers, threads, max_rss, graceful_timeout, access_log, target,
     from granian.constants import Interfaces
 
     from .. import config
+    from ..ops.logs import FORMATS, granian_config
 
     host, port = _split_bind(bind)
     log_format = os.environ.get(config.BY_NAME["LOG_FORMAT"].env, config.BY_NAME["LOG_FORMAT"].default)
+    if log_format not in FORMATS:
+        raise click.BadParameter(f"{log_format!r}: expected one of {', '.join(FORMATS)}", param_hint="IDP_LOG_FORMAT")
     log_options = {"log_access": access_log, "log_access_format": ACCESS_LOG_FORMAT}
-    if log_format == "json":
-        from ..ops.logs import granian_config
-
+    if log_format == "json":  # the application's request lines replace the access log (module docstring)
         log_options = {"log_access": False, "log_dictconfig": granian_config()}
     metrics_dir, made = _metrics_dir()
     server = Granian(
