@@ -20,8 +20,10 @@ def _engine_options(settings: dict) -> dict:
 
     No ``pool_pre_ping``: a connection is checked only after it sat idle in the pool
     (:func:`idp.extensions._ping_if_idle`), not before every request.
+    ``hide_parameters``: an error's text (in a traceback, in a log line) quotes the
+    statement but never its parameters, which may be a NIR or a secret's hash.
     """
-    options: dict = {}
+    options: dict = {"hide_parameters": True}
     if settings["IDP_DATABASE_URL"].startswith("sqlite"):
         options["connect_args"] = {"timeout": settings["IDP_DATABASE_BUSY_TIMEOUT"]}
     return options
@@ -51,12 +53,6 @@ def create_app(overrides: dict | None = None, *, migrations: bool = True) -> Fla
         SESSION_COOKIE_SECURE=settings["IDP_ISSUER"].startswith("https://"),
         JSON_SORT_KEYS=False,
     )
-
-    if settings["IDP_PROXY_COUNT"]:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
-        n = settings["IDP_PROXY_COUNT"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
     from .csrf_session import CsrfSessionInterface
     from .extensions import csrf, db, init_migrations
@@ -102,6 +98,14 @@ def create_app(overrides: dict | None = None, *, migrations: bool = True) -> Fla
     from .oidc.endpoints.public_document import Shortcut
 
     app.wsgi_app = Shortcut(app, app.wsgi_app)  # discovery and JWKS, once made, answered before Flask
+    if settings["IDP_PROXY_COUNT"]:  # outside the Shortcut: the request log names the client's address
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings["IDP_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+    from . import ops
+
+    ops.init_app(app)  # JSON logs, /metrics, and the request recorder as the outermost layer
 
     from .cli import register as register_cli
 

@@ -58,6 +58,11 @@ SETTINGS: list[Setting] = [
     Setting("TESTING", False, "Test mode: allows test-only settings. Never in production.", _bool),
     Setting("PROXY_COUNT", 0, "Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host to trust "
             "(per-IP limits and URLs need the client's address; 0 = trust none).", int),
+    # --- Operations: logs and metrics (idp.ops) -------------------------------------
+    Setting("LOG_FORMAT", "text", "Log lines: text (development) or json (production: one JSON object per line, "
+            "one line per request with its request id, route, status and duration; see README « Logs »).", str),
+    Setting("METRICS_TOKEN", None, "Bearer token that GET /metrics requires (Prometheus text format). Unset: "
+            "there is no /metrics (404)."),
     # --- Password hashing (OWASP Argon2id) ---------------------------------------
     Setting("ARGON2_TIME_COST", 2, "Argon2id iterations (t).", int),
     Setting("ARGON2_MEMORY_COST", 19456, "Argon2id memory in KiB (m = 19 MiB).", int),

@@ -26,6 +26,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .extensions import db
 from .messages import msg
+from .ops import metrics
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,7 @@ def recover_from_outage(error: BaseException) -> None:
     """
     current_app.logger.warning("Database unavailable (%s): 503 for %s %s", describe(error),
                                request.method, route())
+    metrics.database_error()
     try:
         db.session.rollback()
     except sa_exc.SQLAlchemyError:
@@ -184,7 +186,7 @@ def init_app(app) -> None:
             db.session.rollback()
         except sa_exc.SQLAlchemyError:
             pass  # the 500 below is logged with its traceback all the same
-        log.exception("Unexpected error on %s %s", request.method, request.path)
+        log.exception("Unexpected error on %s %s", request.method, route())
         if _wants_json():
             return {"error": "server_error"}, 500
         return render_template("errors/http.html", error=None), 500

@@ -68,6 +68,7 @@ from flask import current_app
 from jinja2 import TemplateNotFound
 
 from . import config
+from .ops import metrics
 
 log = logging.getLogger(__name__)
 
@@ -252,12 +253,16 @@ def send_mail(to: str, subject: str, text: str, html: str | None = None) -> Outg
     mail = compose(to, subject, text, html)
     url = current_app.config["IDP_MAIL_URL"]
     scheme = urlsplit(url).scheme.lower()
-    if scheme == "console":
-        _send_console(mail)
-    elif scheme in ("smtp", "smtps"):
-        _send_smtp(url, mail)
-    else:
-        raise MailError(f"Unsupported IDP_MAIL_URL scheme {scheme!r} (smtp, smtps or console)")
+    try:
+        if scheme == "console":
+            _send_console(mail)
+        elif scheme in ("smtp", "smtps"):
+            _send_smtp(url, mail)
+        else:
+            raise MailError(f"Unsupported IDP_MAIL_URL scheme {scheme!r} (smtp, smtps or console)")
+    except MailError:
+        metrics.mail_failed(scheme)  # idp_mail_send_failures_total
+        raise
     return mail
 
 

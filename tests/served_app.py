@@ -18,8 +18,8 @@ import os
 from idp import create_app, crypto
 from idp.mfa import codes
 
-if os.environ.get("IDP_TEST_LOG_LEVEL"):  # every application log line, to look for secrets in them
-    logging.basicConfig(level=os.environ["IDP_TEST_LOG_LEVEL"])
+if os.environ.get("IDP_TEST_LOG_LEVEL"):  # every log line, of the libraries too, to look for secrets in them
+    logging.getLogger().setLevel(os.environ["IDP_TEST_LOG_LEVEL"])  # the app installs the handler (idp.ops.logs)
 
 app = create_app()
 

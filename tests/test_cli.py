@@ -836,3 +836,16 @@ def test_serve_access_log_format_has_no_query_string_and_no_referer():
 
     assert "%(path)s" in ACCESS_LOG_FORMAT
     assert "query" not in ACCESS_LOG_FORMAT and "referer" not in ACCESS_LOG_FORMAT.lower()
+
+
+def test_serve_refuses_an_unknown_log_format(monkeypatch):
+    """``IDP_LOG_FORMAT`` is text or json: anything else stops ``idp serve`` before a worker starts."""
+    from click.testing import CliRunner
+
+    from idp.cli import main
+
+    monkeypatch.setenv("IDP_LOG_FORMAT", "xml")
+    result = CliRunner().invoke(main, ["serve", "--bind", "127.0.0.1:1"])
+    assert result.exit_code == 2, result.output
+    assert "IDP_LOG_FORMAT" in result.output and "json" in result.output
+    assert "Traceback" not in result.output

@@ -21,6 +21,7 @@ from urllib.parse import parse_qs
 
 import pytest
 import requests
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from conftest import csrf_token, free_port
@@ -388,14 +389,22 @@ def test_a_receiver_that_does_not_answer_in_time_is_retried(app, op, receiver, p
     assert len(warnings) == 1 + RETRIES and all("Timeout" in w.getMessage() for w in warnings)
 
 
+def failures_counted(outcome: str) -> float:
+    """idp_backchannel_logout_failures_total of this process (the live server runs in it)."""
+    return REGISTRY.get_sample_value("idp_backchannel_logout_failures_total", {"outcome": outcome}) or 0.0
+
+
 def test_a_receiver_that_is_down_costs_the_person_nothing(op, receiver, partner, make_user, caplog):
     caplog.set_level(logging.WARNING, logger="idp.oidc.backchannel")
     down = f"http://127.0.0.1:{free_port()}/backchannel?secret-du-partenaire=1"
     a = partner("a", uri=down)
     tokens, _ = op.tokens(*a, make_user())
+    failures_before = {o: failures_counted(o) for o in ("retry", "given_up")}
     r = rp_logout(op, "POST", id_token_hint=tokens["id_token"], post_logout_redirect_uri=LOGGED_OUT, state="s")
     assert r.status_code == 303 and r.headers["Location"] == f"{LOGGED_OUT}?state=s"
     settle()
+    # Issue 10: idp_backchannel_logout_failures_total, each failed attempt by what followed it.
+    assert {o: failures_counted(o) - failures_before[o] for o in failures_before} == {"retry": RETRIES, "given_up": 1}
     warnings = backchannel_warnings(caplog)
     assert len(warnings) == 1 + RETRIES, [w.getMessage() for w in warnings]
     assert all("ConnectionError" in w.getMessage() and a[0].client_id in w.getMessage() for w in warnings)

@@ -8,10 +8,15 @@ exchanged for tokens, userinfo, a refresh, logout by POST with ``id_token_hint``
 the forgotten-password journey to its end; an e-mail validation link. Every
 secret issued or typed on the way is then looked for in everything the server
 wrote (its own lines, the access log, the application's log): none may be there.
+
+Issue 10: the same with ``IDP_LOG_FORMAT=json``, where every line is one JSON object
+(the request lines of :mod:`idp.ops.recorder` replacing granian's access log), each
+string of it also read decoded.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import quote
 
@@ -31,12 +36,31 @@ def settings():
     return {"CAPTCHA_TEST_ANSWER": ANSWER}
 
 
+@pytest.fixture(params=["text", "json"])
+def log_format(request):
+    return request.param
+
+
 @pytest.fixture
-def logged_server(make_served):
-    return make_served(extra_env={"IDP_TEST_LOG_LEVEL": "INFO"})
+def logged_server(make_served, log_format):
+    return make_served(extra_env={"IDP_TEST_LOG_LEVEL": "INFO", "IDP_LOG_FORMAT": log_format})
 
 
-def test_no_secret_of_a_whole_journey_reaches_a_log(logged_server, rp, make_user, mailbox):
+def json_lines(logs: str) -> list[dict]:
+    """Issue 10: with IDP_LOG_FORMAT=json, every line the server writes (granian's own too) is one JSON object."""
+    return [json.loads(line) for line in logs.splitlines() if line.strip()]
+
+
+def strings_in(value) -> list[str]:
+    """Every string of a parsed JSON line, keys and values, decoded (escapes undone)."""
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (k, *strings_in(v))]
+    if isinstance(value, list):
+        return [s for v in value for s in strings_in(v)]
+    return [value] if isinstance(value, str) else []
+
+
+def test_no_secret_of_a_whole_journey_reaches_a_log(logged_server, log_format, rp, make_user, mailbox):
     server = logged_server
     client, client_secret = rp
     user = make_user()
@@ -102,8 +126,20 @@ def test_no_secret_of_a_whole_journey_reaches_a_log(logged_server, rp, make_user
 
     logs = server.logs()
     # The logs were written (the test would pass on empty logs otherwise): requests and application lines.
-    assert "POST /connexion" in logs and "GET /authorize" in logs and "POST /mot-de-passe-oublie" in logs
     assert "Mail sent through" in logs
+    if log_format == "text":
+        assert "POST /connexion" in logs and "GET /authorize" in logs and "POST /mot-de-passe-oublie" in logs
+    else:
+        lines = json_lines(logs)
+        requests_seen = {(line["method"], line["route"]) for line in lines if line.get("event") == "request"}
+        for seen in [("GET", "/authorize"), ("POST", "/connexion"), ("POST", "/token"), ("GET", "/userinfo"),
+                     ("POST", "/logout"), ("POST", "/mot-de-passe-oublie")]:
+            assert seen in requests_seen, (seen, sorted(requests_seen))
+        # An application event in a request carries the id of that request's line.
+        mails = [line for line in lines if line["event"].startswith("Mail sent through")]
+        request_ids = {line["request_id"] for line in lines if line.get("event") == "request"}
+        assert any(line.get("request_id") in request_ids for line in mails), mails
+        logs += "\n".join(s for line in lines for s in strings_in(line))  # decoded too: no escape hides one
     leaked = {name: value for name, value in secrets.items()
               if value and (value in logs or quote(value, safe="") in logs)}
     assert leaked == {}, f"secrets in the logs: {sorted(leaked)}"

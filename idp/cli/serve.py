@@ -25,12 +25,26 @@ What it is set to, and why:
   requests carry ``login_hint`` (a NIR) and logout requests ``id_token_hint`` (an
   ID token with personal data) in their query strings; the login and recovery
   links carry no secret in their path (their tokens travel in the URL fragment,
-  which browsers never send). No Referer is logged.
+  which browsers never send). No Referer is logged;
+* with ``IDP_LOG_FORMAT=json`` (production) granian's access log is off: the
+  application's own request line (:mod:`idp.ops.recorder`) replaces it, one JSON
+  line per request that also has the request id, the route (the URL rule rather
+  than the path), and the client's address after ``IDP_PROXY_COUNT`` (granian's is
+  the proxy's). Two lines per request would double the volume for nothing: every
+  request granian serves reaches the application. granian's own lines (workers
+  started, stopped) are JSON too, on the standard error like the application's;
+* the metrics of all workers are added up (prometheus_client's multiprocess mode):
+  ``PROMETHEUS_MULTIPROC_DIR`` is set, before the workers start, to a fresh
+  directory (or the one the environment names, emptied), removed when the server
+  stops. A worker that dies leaves its files, and its counts stay in the sums.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import click
@@ -59,7 +73,8 @@ def _split_bind(bind: str) -> tuple[str, int]:
 @click.option("--graceful-timeout", type=click.IntRange(min=1), default=10, show_default=True,
               help="Seconds the workers get to finish their requests when the server stops.")
 @click.option("--access-log/--no-access-log", default=True, show_default=True,
-              help="One line per request on the standard error (path without query string).")
+              help="One line per request on the standard error (path without query string); "
+                   "off with IDP_LOG_FORMAT=json, whose request lines replace it.")
 @click.option("--app", "target", default="wsgi:app", show_default=True,
               help="The WSGI application, MODULE:ATTRIBUTE, imported from --chdir.")
 @click.option("--chdir", type=click.Path(file_okay=False, exists=True, path_type=Path),
@@ -70,8 +85,18 @@ def serve(bind, workers, threads, max_rss, graceful_timeout, access_log, target,
     from granian import Granian
     from granian.constants import Interfaces
 
+    from .. import config
+    from ..ops.logs import FORMATS, granian_config
+
     host, port = _split_bind(bind)
-    Granian(
+    log_format = os.environ.get(config.BY_NAME["LOG_FORMAT"].env, config.BY_NAME["LOG_FORMAT"].default)
+    if log_format not in FORMATS:
+        raise click.BadParameter(f"{log_format!r}: expected one of {', '.join(FORMATS)}", param_hint="IDP_LOG_FORMAT")
+    log_options = {"log_access": access_log, "log_access_format": ACCESS_LOG_FORMAT}
+    if log_format == "json":  # the application's request lines replace the access log (module docstring)
+        log_options = {"log_access": False, "log_dictconfig": granian_config()}
+    metrics_dir, made = _metrics_dir()
+    server = Granian(
         target,
         address=host,
         port=port,
@@ -81,10 +106,28 @@ def serve(bind, workers, threads, max_rss, graceful_timeout, access_log, target,
         respawn_failed_workers=True,
         workers_max_rss=max_rss or None,
         workers_kill_timeout=graceful_timeout,
-        log_access=access_log,
-        log_access_format=ACCESS_LOG_FORMAT,
         working_dir=chdir,
-    ).serve()
+        **log_options,
+    )
+    try:
+        server.serve()
+    finally:
+        if made:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _metrics_dir() -> tuple[Path, bool]:
+    """``PROMETHEUS_MULTIPROC_DIR`` for the workers: the given one emptied, or a new one (then True)."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        folder = Path(given)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):  # counts of a previous run would be added to this one's
+            stale.unlink()
+        return folder, False
+    folder = Path(tempfile.mkdtemp(prefix="idp-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    return folder, True
 
 
 COMMANDS = (serve,)

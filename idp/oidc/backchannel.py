@@ -42,6 +42,7 @@ from sqlalchemy import select, update
 
 from .. import crypto
 from ..extensions import db
+from ..ops import metrics
 from ..models import Client, Grant, utcnow
 from . import keys
 from .claims import pairwise_sub
@@ -185,10 +186,12 @@ class _Deliveries:
             attempts = policy.retries + 1
             if retryable and attempt < attempts:
                 retry_in = policy.backoff * 2 ** (attempt - 1)
+            metrics.backchannel_failed(given_up=retry_in is None)  # idp_backchannel_logout_failures_total
             log.warning("Back-channel logout to client %s at %s failed (attempt %d of %d): %s; %s",
                         delivery.client_id, delivery.host, attempt, attempts, problem,
                         f"next attempt in {retry_in:g} s" if retry_in is not None else "given up")
         except Exception:  # never let a delivery break the worker
+            metrics.backchannel_failed(given_up=True)
             log.exception("Back-channel logout to client %s failed", delivery.client_id)
         finally:
             if retry_in is not None:

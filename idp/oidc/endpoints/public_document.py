@@ -24,6 +24,7 @@ from flask import Flask, Response, request
 from werkzeug.http import parse_etags
 
 from ... import security_headers
+from ...ops.recorder import ROUTE_KEY
 
 MAX_AGE = 300
 
@@ -76,6 +77,7 @@ class Shortcut:
         if made is None:
             return self.wsgi_app(environ, start_response)
         body, etag = made
+        environ[ROUTE_KEY] = environ["PATH_INFO"]  # the document's path is its URL rule (idp.ops.recorder)
         headers = [*self.headers, ("ETag", f'"{etag}"')]
         if parse_etags(environ.get("HTTP_IF_NONE_MATCH")).contains_weak(etag):
             start_response("304 NOT MODIFIED", headers)
