@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from flask import Blueprint, g, redirect, render_template, request, url_for
 
-from .. import limits
+from .. import audit, limits
 from ..extensions import db
 from ..mfa import devices
 from . import flow as flows
 from . import policy
 from .journey import methods, next_step
-from .steps import PASSED
+from .steps import PASSED, flow_client
 
 bp = Blueprint("login", __name__, url_prefix="/connexion")
 
@@ -35,6 +35,7 @@ def step():
                 _commit_if_written()
                 return result
             flow.passed = [*flow.passed, current.name]
+            g.idp_login_advanced = True  # the checks reached now are recorded (steps.refuse)
             if current.raises_trust:
                 flows.renew_identifier(flow)
             current = next_step(flow)
@@ -83,7 +84,14 @@ def _finish(flow):
         limits.reset(policy.code_quota(), key)
     if flow.remember_device:
         devices.trust(flow.user_id)
+    client_id, user_id, user = flow_client(flow), flow.user_id, flow.user
     response = flows.complete(flow, amr, acr)
+    if response is not None:  # written with the login (a double submit rolled back and records nothing)
+        method = "trusted-browser" if "device" in flow.passed else "mail-code"
+        if flow.remember_device:
+            audit.record("trusted_device_added", user_id=user_id, client_id=client_id)
+        audit.record("login_succeeded", user_id=user_id, nir=user.nir, client_id=client_id,
+                     detail={"acr": acr, "amr": amr, "method": method})
     db.session.commit()
     if response is None:  # a double submit finished it first: its device row was rolled back
         g.pop("idp_device_cookie", None)
