@@ -1,8 +1,9 @@
 """The audit trail and the domain counters: what happened to an account, a client, a key.
 
 One call, :func:`record`, writes one row of ``audit_events`` **in the transaction
-of the change it records**: added to the ORM session before its commit, or run on
-the protocol request's connection (``connection=``) before :func:`idp.oidc.store.commit`.
+of the change it records**: kept by the ORM session and inserted just before its
+next COMMIT (all the rows of a transaction in one INSERT), or run on the protocol
+request's connection (``connection=``) before :func:`idp.oidc.store.commit`.
 So a request that is rolled back (a double submit, a database outage) leaves no
 row, and a change that is committed always has its row. A failure that changes
 nothing but a limits counter is recorded in the transaction of that counter's
@@ -32,6 +33,7 @@ from prometheus_client import Counter
 from sqlalchemy import event as sa_event
 from sqlalchemy import insert
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session
 
 from . import crypto, nir as nirs
 from .extensions import db
@@ -134,13 +136,41 @@ def record(event: str, *, user_id: int | None = None, nir: str | None = None, cl
     if connection is not None:
         connection.execute(_INSERT, row)
     else:
-        db.session.add(AuditEvent(**row))
+        db.session().info.setdefault(_PENDING, []).append(row)
     increment = _increments(event, case, detail)
     if increment is not None and has_app_context():
         g.setdefault("idp_audit_increments", []).append(increment)
 
 
+def pending() -> bool:
+    """Whether rows wait for the session's next commit (a request that wrote nothing else commits them)."""
+    return bool(db.session().info.get(_PENDING))
+
+
+#: The rows recorded on the ORM session, written by its next commit (:func:`_write_pending`).
+_PENDING = "idp_audit_rows"
 _INSERT = insert(AuditEvent.__table__)
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _write_pending(session: Session) -> None:
+    """The session's audit rows, all in one INSERT, just before the COMMIT of the change they record.
+
+    One statement however many rows the transaction holds (a login with its trusted
+    browser: two), with no RETURNING: the rows are never read back by the request.
+    """
+    rows = session.info.pop(_PENDING, None)
+    if rows:
+        session.connection().execute(_INSERT, rows)
+
+
+@sa_event.listens_for(Session, "after_soft_rollback")
+def _drop_pending(session: Session, previous_transaction) -> None:
+    """A rolled-back transaction records nothing (a double submit, a database outage).
+
+    ``after_soft_rollback``: also when no statement had begun a transaction yet.
+    """
+    session.info.pop(_PENDING, None)
 
 
 @sa_event.listens_for(Engine, "commit")

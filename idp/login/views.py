@@ -53,7 +53,7 @@ def _commit_if_written() -> None:
     through statements the session does not track; a POST always commits.
     """
     session = db.session
-    if request.method != "GET" or session.new or session.dirty or session.deleted:
+    if request.method != "GET" or session.new or session.dirty or session.deleted or audit.pending():
         session.commit()
 
 
@@ -84,14 +84,15 @@ def _finish(flow):
         limits.reset(policy.code_quota(), key)
     if flow.remember_device:
         devices.trust(flow.user_id)
-    client_id, user_id, user = flow_client(flow), flow.user_id, flow.user
+    # Written by the commit that saves the authorization code, with the login; a double submit
+    # that finds the flow closed rolls them back with everything else (see audit._drop_pending).
+    client_id = flow_client(flow)
+    if flow.remember_device:
+        audit.record("trusted_device_added", user_id=flow.user_id, client_id=client_id)
+    method = "trusted-browser" if "device" in flow.passed else "mail-code"
+    audit.record("login_succeeded", user_id=flow.user_id, nir=flow.user.nir, client_id=client_id,
+                 detail={"acr": acr, "amr": amr, "method": method})
     response = flows.complete(flow, amr, acr)
-    if response is not None:  # written with the login (a double submit rolled back and records nothing)
-        method = "trusted-browser" if "device" in flow.passed else "mail-code"
-        if flow.remember_device:
-            audit.record("trusted_device_added", user_id=user_id, client_id=client_id)
-        audit.record("login_succeeded", user_id=user_id, nir=user.nir, client_id=client_id,
-                     detail={"acr": acr, "amr": amr, "method": method})
     db.session.commit()
     if response is None:  # a double submit finished it first: its device row was rolled back
         g.pop("idp_device_cookie", None)
