@@ -429,3 +429,14 @@ def test_one_persons_query_and_the_purge_use_the_indexes(app, database_url):
         got = plan(f"DELETE FROM audit_events WHERE at < '{(utcnow() - timedelta(days=365)).isoformat(' ')}'")
         assert "ix_audit_events_at" in got and full_scan not in got, got
         db.session.rollback()
+
+
+def test_every_event_and_counter_is_in_the_readme():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for name in audit.EVENTS:
+        assert f"| `{name}` |" in readme, name
+    for metric in (audit.LOGINS, audit.CODES_SENT, audit.LOCKS, audit.QUOTA_BLOCKS, audit.REFRESH_REUSE,
+                   audit.PASSWORD_RESETS):
+        assert f"| `{metric._name}_total` |" in readme, metric._name
