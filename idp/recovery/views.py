@@ -108,7 +108,7 @@ def start():
     # No account, or a birth date that does not match: the person typed is kept by the NIR's hash.
     audit.record("password_reset_requested", user_id=user.id if matched else None,
                  nir=None if matched else form.nir.data, detail={"matched": matched})
-    db.session.commit()
+    limits.commit_keeping_loaded()  # the person is read by the link's job: not loaded again
     if matched:
         # Started a moment later, once the answer has left: the mail job's work shares no time with it.
         links.send_later(links.issue(user, quota, quota_key), delay=links.JOB_DELAY_SECONDS)
