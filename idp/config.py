@@ -122,6 +122,8 @@ SETTINGS: list[Setting] = [
             "before each next one (2, 4, 8 s by default).", float),
     Setting("BACKCHANNEL_LOGOUT_THREADS", 4, "Threads of each worker process that deliver logout tokens, in the "
             "background (the person's page never waits for them).", int),
+    # --- Audit trail (idp.audit) --------------------------------------------------------
+    Setting("AUDIT_RETENTION", 365, "How long `idp purge` keeps the audit trail's events, days.", int),
     # --- Limits ----------------------------------------------------------------------
     Setting("MAX_PARAMETER_LENGTH", 2048, "Longest accepted value of any protocol parameter, characters.", int),
     # --- Login journey (seed ameli-login-journey) ---------------------------------------

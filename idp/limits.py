@@ -53,6 +53,8 @@ class Attempt:
 
     allowed: bool
     locked_until: datetime | None = None
+    #: This very event set the lock (not one before it): the audit trail's ``lock_set``.
+    set_lock: bool = False
 
 
 # The statements are built once per database dialect, with bind parameters for the key, the
@@ -176,7 +178,7 @@ def reserve(policy: Policy, key: str, commit: bool = True) -> Attempt:
     if taken is None:  # locked: nothing taken, nothing extended
         attempt = Attempt(False, locked_until(policy, key) or until)
     elif taken.locked_until is not None:  # this event set the lock
-        attempt = Attempt(policy.locking_event_allowed, taken.locked_until)
+        attempt = Attempt(policy.locking_event_allowed, taken.locked_until, set_lock=True)
     else:
         attempt = Attempt(True)
     if commit:

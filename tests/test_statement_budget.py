@@ -89,9 +89,12 @@ BUDGET: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
     "GET /connexion (step 0: password page)":                             ((1, 0),   (1, 0)),
     "POST /connexion password (step 0)":                                  ((6, 2),   (6, 2)),
     "GET /connexion (step 1: code request page)":                         ((1, 0),   (1, 0)),
-    "POST /connexion code request (step 1: sends the mail)":              ((4, 2),   (4, 2)),
+    # Audit trail (idp.audit): + the one INSERT of the request's audit rows, before its existing COMMIT.
+    # code_sent:
+    "POST /connexion code request (step 1: sends the mail)":              ((5, 2),   (5, 2)),
     "GET /connexion (step 3: code page)":                                 ((1, 0),   (1, 0)),
-    "POST /connexion code (step 3: answers the relying party)":           ((12, 2),  (12, 2)),
+    # login_succeeded:
+    "POST /connexion code (step 3: answers the relying party)":           ((13, 2),  (13, 2)),
     "POST /token authorization_code":                                     ((3, 1),   (3, 1)),
     "GET /userinfo":                                                      ((1, 0),   (1, 0)),
     # The token in the form body (RFC 6750 §2.2) and the signed answer (OIDC Core §5.3.2): the client's
@@ -100,16 +103,19 @@ BUDGET: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
     "GET /userinfo (signed JWT)":                                         ((1, 0),   (1, 0)),
     "POST /introspect":                                                   ((1, 0),   (1, 0)),
     "POST /token refresh_token":                                          ((3, 1),   (3, 1)),
-    "POST /revoke access_token":                                          ((2, 1),   (2, 1)),
-    "POST /revoke refresh_token":                                         ((3, 1),   (3, 1)),
+    # tokens_revoked (revocation-endpoint), on the request's connection:
+    "POST /revoke access_token":                                          ((3, 1),   (3, 1)),
+    "POST /revoke refresh_token":                                         ((4, 1),   (4, 1)),
     # client_credentials on PostgreSQL: autocommit, the INSERT commits itself (idp.oidc.store.autocommit).
     "POST /token client_credentials (client cache empty)":                ((2, 1),   (2, 0)),
     "POST /token client_credentials":                                     ((1, 1),   (1, 0)),
     "GET /authorize (single sign-on, live session)":                      ((9, 2),   (9, 2)),
     # Back-channel logout: + the UPDATE that revokes the session's grants, + the SELECT of the clients to tell.
     "POST /logout (id_token_hint of the session's person)":               ((7, 1),   (7, 1)),
-    "POST /connexion code + remember (step 3: trusts the browser)":       ((13, 2),  (13, 2)),
-    "POST /connexion password on a trusted browser (finishes the login)": ((14, 2),  (14, 2)),
+    # trusted_device_added and login_succeeded, both rows in one INSERT:
+    "POST /connexion code + remember (step 3: trusts the browser)":       ((14, 2),  (14, 2)),
+    # login_succeeded (method trusted-browser):
+    "POST /connexion password on a trusted browser (finishes the login)": ((15, 2),  (15, 2)),
     # Signed client authentication (RFC 7523): the one INSERT recording the assertion's jti is the
     # only statement these methods add. Where the request commits nothing else (introspection,
     # client_credentials), SQLite commits it; PostgreSQL runs those in autocommit mode.
@@ -117,7 +123,8 @@ BUDGET: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
     "POST /token refresh_token (private_key_jwt)":                       ((4, 1),   (4, 1)),
     "POST /introspect (private_key_jwt)":                                ((2, 1),   (2, 0)),
     # Its access token not revoked before (unlike the row above): one UPDATE more than there, plus the INSERT.
-    "POST /revoke refresh_token (private_key_jwt)":                      ((5, 1),   (5, 1)),
+    # + tokens_revoked (revocation-endpoint):
+    "POST /revoke refresh_token (private_key_jwt)":                      ((6, 1),   (6, 1)),
     "POST /token client_credentials (client_secret_jwt)":                ((2, 1),   (2, 0)),
 }
 

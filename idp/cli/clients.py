@@ -19,7 +19,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import delete, func, select
 
-from .. import crypto
+from .. import audit, crypto
 from ..extensions import db
 from ..models import AuthorizationCode, Client, Grant, LoginFlow, Token
 from ..oidc.claims import SUPPORTED_SCOPES
@@ -240,6 +240,7 @@ def add_command(name, redirect_uris, post_logout_redirect_uris, public, scope, a
     secret = apply_auth(client, auth_method="none" if public else auth_method, auth_signing_alg=auth_signing_alg,
                         jwks_file=jwks_file, jwks_uri=jwks_uri, creating=True)
     db.session.add(client)
+    audit.record("client_added", client_id=client.client_id, detail={"name": client.name})
     db.session.commit()
 
     if as_json:
@@ -358,6 +359,8 @@ def update_command(client_id, name, redirect_uris, post_logout_redirect_uris, no
         changed.append("client_secret")
     if not changed:
         raise click.UsageError("Nothing to change: give at least one option (see --help).")
+    # The names of what changed, never a value (a new secret is only "client_secret").
+    audit.record("client_changed", client_id=client.client_id, detail={"changed": changed})
     db.session.commit()
 
     if as_json:
@@ -417,6 +420,7 @@ def remove_command(client_id: str) -> None:
     db.session.execute(delete(Grant).where(Grant.client_id == pk))
     db.session.execute(delete(LoginFlow).where(LoginFlow.client_id == pk))
     db.session.execute(delete(Client).where(Client.id == pk))
+    audit.record("client_removed", client_id=client_id, detail={"name": name, "grants": grants, "tokens": tokens})
     db.session.commit()
     click.echo(f"Client {client_id} ({name}) removed, with {grants} grant(s) and {tokens} token(s).")
 

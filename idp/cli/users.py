@@ -18,7 +18,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from .. import crypto, nir
+from .. import audit, crypto, nir
 from ..extensions import db
 from ..models import User, utcnow
 from ..models.users import AFFILIATIONS
@@ -475,6 +475,13 @@ def unlock_command(nir_value: str) -> None:
     if user is not None:
         limits.unlock(policy.code_failures(), policy.user_key(user.id))
         limits.unlock(policy.code_quota(), policy.user_key(user.id))
+    kinds = {"Password lock": "password", "Reset-mail quota": "reset_mail", "Code lock": "code",
+             "Code quota": "code_quota"}
+    user_id = user.id if user is not None else None
+    for label in lifted:
+        audit.record("lock_lifted", user_id=user_id, nir=normalized, detail={"kind": kinds[label], "by": "admin"})
+    audit.record("admin_unlocked", user_id=user_id, nir=normalized,
+                 detail={"lifted": [kinds[label] for label in lifted]})
     db.session.commit()
     click.echo(f"Lifted: {', '.join(lifted)}." if lifted else "Nothing was locked; counters reset.")
 
@@ -500,6 +507,7 @@ def logout_command(nir_value: str) -> None:
         raise click.ClickException("No account with this NIR.")
     ended = sessions.end_sessions(user.id)
     announcement = backchannel.sessions_ended(ended)
+    audit.record("tokens_revoked", user_id=user.id, detail={"reason": "admin-logout", "sessions": len(ended)})
     db.session.commit()
     sent = announcement.send()
     click.echo(f"Ended {len(ended)} session(s); {sent} logout notice(s) to relying parties.")

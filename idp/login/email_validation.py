@@ -15,7 +15,7 @@ from flask import Blueprint, current_app, render_template, request, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import delete, select, update
 
-from .. import crypto, limits
+from .. import audit, crypto, limits
 from ..extensions import db
 from ..mail import MailError, render_mail, send_mail
 from ..models import EmailValidation, LoginFlow, User, utcnow
@@ -105,5 +105,6 @@ def validate():
         db.session.rollback()
         return render_template("account/email_validation.html", state="invalid"), 400
     user.email_verified = True
+    audit.record("email_validated", user_id=user.id)
     db.session.commit()
     return render_template("account/email_validation.html", state="done")

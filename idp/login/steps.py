@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from flask import render_template, request
+from flask import g, render_template, request
 from sqlalchemy import bindparam, select
 
-from .. import crypto, limits, nir
+from .. import audit, crypto, limits, nir
 from ..extensions import db
 from ..messages import msg
 from ..models import LoginFlow, User, utcnow
@@ -26,6 +26,25 @@ from .forms import PasswordForm
 PASSED = object()
 
 _USER_BY_NIR = select(User).where(User.nir == bindparam("nir"))
+
+
+def flow_client(flow: LoginFlow) -> str | None:
+    """The public identifier of the relying party a login serves (for the audit trail)."""
+    return (flow.authorization_params or {}).get("client_id")
+
+
+def refuse(flow: LoginFlow, step: "Step", case: int, **detail) -> None:
+    """Record a login refused by ``step`` for the seed's ``case``, the person known.
+
+    A silent check is evaluated again by each request on the page it shows (a reload,
+    the case 1 page's own form): only the request that reached it, the one in which
+    the step before passed, is recorded.
+    """
+    if step.silent and not g.get("idp_login_advanced"):
+        return
+    user = flow.user
+    audit.record("login_failed", user_id=flow.user_id, nir=user.nir if user is not None else None,
+                 client_id=flow_client(flow), case=case, detail={"step": step.name, **detail})
 
 
 def lock_page(template: str, until):
@@ -69,14 +88,27 @@ class PasswordStep(Step):
         key = policy.nir_key(form.nir.data)
         # The attempt is taken before the password is checked: however many requests race,
         # no more than MAX_PASSWORD_FAILURES passwords are ever verified per lock period.
-        attempt = limits.reserve(policy.password_failures(), key)
+        attempt = limits.reserve(policy.password_failures(), key, commit=False)
         if not attempt.allowed:  # locked: not verified, not counted, not extended
+            # Its audit row goes in the transaction of the counter's statement.
+            audit.record("login_failed", nir=form.nir.data, client_id=flow_client(flow), case=6,
+                         detail={"step": self.name, "refused": True})
+            limits.commit_keeping_loaded()
             return lock_page("login/case6_password_lock.html", attempt.locked_until)
+        limits.commit_keeping_loaded()  # the reservation holds for the other workers while this one verifies
         user = db.session.scalar(_USER_BY_NIR, {"nir": nir.normalize(form.nir.data)})
         # Always one Argon2 verification, known NIR or not: same answer, same time.
         if not crypto.verify_password(user.password_hash if user else None, form.password.data):
+            # Committed by the request (a POST always commits), right after the reservation's.
+            user_id = user.id if user else None
             if attempt.locked_until is not None:  # that was the last attempt: case 6
+                audit.record("login_failed", user_id=user_id, nir=form.nir.data, client_id=flow_client(flow),
+                             case=6, detail={"step": self.name})
+                audit.record("lock_set", user_id=user_id, nir=form.nir.data, client_id=flow_client(flow), case=6,
+                             detail={"kind": "password", "until": attempt.locked_until.isoformat() + "Z"})
                 return lock_page("login/case6_password_lock.html", attempt.locked_until)
+            audit.record("login_failed", user_id=user_id, nir=form.nir.data, client_id=flow_client(flow),
+                         case=4, detail={"step": self.name})
             return render_template(self.template, form=form, error=msg("case4_wrong_credentials")), 401
         limits.release(policy.password_failures(), key)
         if crypto.needs_rehash(user.password_hash):
@@ -95,6 +127,7 @@ class CodeLockCheck(Step):
     def handle(self, flow: LoginFlow):
         locked = limits.locked_until(policy.code_failures(), policy.user_key(flow.user_id))
         if locked is not None:
+            refuse(flow, self, 5, refused=True)
             return lock_page("login/case5_code_lock.html", locked)
         return PASSED
 
@@ -108,8 +141,10 @@ class AffiliationCheck(Step):
     def handle(self, flow: LoginFlow):
         status = flow.user.affiliation
         if status == "none":
+            refuse(flow, self, 7)
             return render_template("login/case7_not_affiliated.html"), 403
         if status == "pending":
+            refuse(flow, self, 8)
             return render_template("login/case8_affiliation_pending.html"), 403
         return PASSED
 
@@ -124,6 +159,7 @@ class EmailCheck(Step):
         user = flow.user
         if user.email and user.email_verified:
             return PASSED
+        refuse(flow, self, 1)
         from .email_validation import case1_page
 
         return case1_page(flow)

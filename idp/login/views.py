@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from flask import Blueprint, g, redirect, render_template, request, url_for
 
-from .. import limits
+from .. import audit, limits
 from ..extensions import db
 from ..mfa import devices
 from . import flow as flows
 from . import policy
 from .journey import methods, next_step
-from .steps import PASSED
+from .steps import PASSED, flow_client
 
 bp = Blueprint("login", __name__, url_prefix="/connexion")
 
@@ -35,6 +35,7 @@ def step():
                 _commit_if_written()
                 return result
             flow.passed = [*flow.passed, current.name]
+            g.idp_login_advanced = True  # the checks reached now are recorded (steps.refuse)
             if current.raises_trust:
                 flows.renew_identifier(flow)
             current = next_step(flow)
@@ -52,7 +53,7 @@ def _commit_if_written() -> None:
     through statements the session does not track; a POST always commits.
     """
     session = db.session
-    if request.method != "GET" or session.new or session.dirty or session.deleted:
+    if request.method != "GET" or session.new or session.dirty or session.deleted or audit.pending():
         session.commit()
 
 
@@ -83,6 +84,14 @@ def _finish(flow):
         limits.reset(policy.code_quota(), key)
     if flow.remember_device:
         devices.trust(flow.user_id)
+    # Written by the commit that saves the authorization code, with the login; a double submit
+    # that finds the flow closed rolls them back with everything else (see audit._drop_pending).
+    client_id = flow_client(flow)
+    if flow.remember_device:
+        audit.record("trusted_device_added", user_id=flow.user_id, client_id=client_id)
+    method = "trusted-browser" if "device" in flow.passed else "mail-code"
+    audit.record("login_succeeded", user_id=flow.user_id, nir=flow.user.nir, client_id=client_id,
+                 detail={"acr": acr, "amr": amr, "method": method})
     response = flows.complete(flow, amr, acr)
     db.session.commit()
     if response is None:  # a double submit finished it first: its device row was rolled back

@@ -18,9 +18,10 @@ from flask import current_app
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from .. import crypto, limits
+from .. import audit, crypto, limits
 from ..extensions import db
 from ..login import policy
+from ..login.steps import flow_client
 from ..mail import MailError, render_mail, send_mail
 from ..models import LoginFlow, utcnow
 
@@ -66,9 +67,14 @@ def issue(flow: LoginFlow) -> datetime | None:
     """
     user = flow.user
     quota, key = policy.code_quota(), policy.user_key(user.id)
-    attempt = limits.reserve(quota, key)
-    if not attempt.allowed:
+    attempt = limits.reserve(quota, key, commit=False)
+    if not attempt.allowed:  # case 3: recorded in the transaction of the quota's statement
+        record_failure(flow, 3, "code-request", refused=not attempt.set_lock)
+        if attempt.set_lock:
+            _audit(flow, "quota_blocked", case=3, detail={"kind": "code", "until": _iso(attempt.locked_until)})
+        limits.commit_keeping_loaded()
         return attempt.locked_until
+    limits.commit_keeping_loaded()  # the reservation holds for the other workers while the mail goes
     code = generate()
     now = utcnow()
     expires_at = now + timedelta(seconds=current_app.config["IDP_CODE_LIFETIME"])
@@ -83,7 +89,20 @@ def issue(flow: LoginFlow) -> datetime | None:
     flow.code_hash = _hash(flow, code)  # committed by the request, with the step passed
     flow.code_expires_at = expires_at
     flow.code_sent_at = now
+    _audit(flow, "code_sent")
     return None
+
+
+def _iso(instant: datetime) -> str:
+    return instant.isoformat() + "Z"
+
+
+def _audit(flow: LoginFlow, event: str, **fields) -> None:
+    audit.record(event, user_id=flow.user_id, nir=flow.user.nir, client_id=flow_client(flow), **fields)
+
+
+def record_failure(flow: LoginFlow, case: int, step: str = "code", **detail) -> None:
+    _audit(flow, "login_failed", case=case, detail={"step": step, **detail})
 
 
 class Result(enum.Enum):
@@ -111,11 +130,15 @@ def verify(flow: LoginFlow, submitted: str) -> Verdict:
     if flow.code_hash is None:
         return Verdict(Result.NO_CODE)
     if flow.code_expires_at is None or utcnow() >= flow.code_expires_at:
+        record_failure(flow, 2)
         return Verdict(Result.EXPIRED)  # says nothing about the code: not counted
     key = policy.user_key(flow.user_id)
-    attempt = limits.reserve(policy.code_failures(), key)
-    if not attempt.allowed:
+    attempt = limits.reserve(policy.code_failures(), key, commit=False)
+    if not attempt.allowed:  # recorded in the transaction of the counter's statement
+        record_failure(flow, 5, refused=True)
+        limits.commit_keeping_loaded()
         return Verdict(Result.LOCKED, attempt.locked_until)  # not compared, not counted
+    limits.commit_keeping_loaded()  # the reservation holds for the other workers while this one compares
     # The pending code is read again after the reservation (the code alone, not the whole
     # flow): one a parallel submission used meanwhile is not compared at all.
     connection = db.session.connection()
@@ -124,8 +147,13 @@ def verify(flow: LoginFlow, submitted: str) -> Verdict:
         limits.give_back(policy.code_failures(), key)  # nothing was compared
         return Verdict(Result.NO_CODE)
     set_committed_value(flow, "code_hash", pending)
-    if not matches(flow, submitted):
-        return Verdict(Result.LOCKED, attempt.locked_until) if attempt.locked_until else Verdict(Result.WRONG)
+    if not matches(flow, submitted):  # recorded by the request's commit, right after the reservation's
+        if attempt.locked_until:  # the last attempt: case 5
+            record_failure(flow, 5)
+            _audit(flow, "lock_set", case=5, detail={"kind": "code", "until": _iso(attempt.locked_until)})
+            return Verdict(Result.LOCKED, attempt.locked_until)
+        record_failure(flow, 4)
+        return Verdict(Result.WRONG)
     consumed = connection.execute(_CONSUME, {"flow_id": flow.id, "submitted_hash": _hash(flow, submitted)})
     if consumed.rowcount != 1:  # a parallel submission of the same code won
         db.session.rollback()

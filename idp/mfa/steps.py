@@ -47,6 +47,7 @@ class _CodeStep(Step):
         """Send a code; a response when that is impossible (case 5 lock, case 3, mail failure)."""
         locked = limits.locked_until(policy.code_failures(), policy.user_key(flow.user_id))
         if locked is not None:  # locked by wrong codes (maybe in another login): no new code meanwhile
+            codes.record_failure(flow, 5, "code-request", refused=True)
             return lock_page("login/case5_code_lock.html", locked)
         try:
             blocked = codes.issue(flow)

@@ -15,6 +15,7 @@ from .grants import AuthorizationCode, Grant, Token
 from .keys import SigningKey
 from .sessions import BrowserSession, LoginFlow
 from .recovery import CaptchaChallenge, PasswordReset
+from .audit import AuditEvent
 
 __all__ = [
     "utcnow",
@@ -32,4 +33,5 @@ __all__ = [
     "LoginFlow",
     "CaptchaChallenge",
     "PasswordReset",
+    "AuditEvent",
 ]

@@ -19,7 +19,7 @@ from authlib.oidc.core.grants.util import validate_request_prompt
 from flask import current_app
 from sqlalchemy import select
 
-from .. import crypto
+from .. import audit, crypto
 from ..extensions import db
 from ..models import AuthorizationCode, Grant, utcnow
 from . import claims_request, keys, store
@@ -230,6 +230,12 @@ class OpenIDCodeExtension(IdTokenIssuer, OpenIDCode):
 
 # --- Refresh token -----------------------------------------------------------------------
 
+def _reuse_detected(token, client) -> None:
+    """The audit row of a refresh token presented again (its grant revoked), in the same transaction."""
+    audit.record("tokens_revoked", user_id=token.user_id, client_id=client.get_client_id(),
+                 detail={"reason": "refresh-reuse", "grant": token.grant_id}, connection=store.connection())
+
+
 class RefreshTokenGrant(grants.RefreshTokenGrant):
     """Rotating refresh tokens: each use returns a new one; a reuse revokes the grant."""
 
@@ -244,6 +250,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             return None
         if token.refresh_used_at is not None and token.grant_id and token.check_client(self.request.client):
             Grant.revoke(store.connection(), token.grant_id)  # RFC 9700 §4.14.2: reuse means theft
+            _reuse_detected(token, self.request.client)
             store.commit()
             return None
         if token.grant is not None and utcnow() >= token.grant.created_at + timedelta(seconds=_cfg("GRANT_LIFETIME")):
@@ -254,6 +261,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         if not refresh_token.claim_refresh(store.connection()):
             if refresh_token.grant_id:
                 Grant.revoke(store.connection(), refresh_token.grant_id)
+                _reuse_detected(refresh_token, self.request.client)
             store.commit()
             raise InvalidGrantError("Refresh token already used.")
         return refresh_token.user

@@ -29,6 +29,7 @@ from joserfc.jwk import ECKey, KeySet, RSAKey
 from sqlalchemy import select
 
 from ..config import ensure_key_secret, key_secret_file
+from .. import audit
 from ..extensions import db
 from ..models import SigningKey, utcnow
 
@@ -144,6 +145,8 @@ def rotate(algs: tuple[str, ...] = SUPPORTED_ALGS) -> list[tuple[str, str, str]]
         promoted.status, promoted.activated_at = "active", now
         db.session.add(_generate(alg))
         changes.append((alg, actives[0].kid if actives else "-", promoted.kid))
+        audit.record("key_rotated", detail={"alg": alg, "kid": promoted.kid,
+                                            "retired": actives[0].kid if actives else None})
     db.session.commit()
     forget()
     return changes

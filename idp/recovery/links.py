@@ -21,7 +21,7 @@ from flask import current_app, url_for
 from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import aliased
 
-from .. import crypto, limits, sessions
+from .. import audit, crypto, limits, sessions
 from ..extensions import db
 from ..login import policy
 from ..mail import MailError, render_mail, send_mail
@@ -205,15 +205,22 @@ def change_password(user: User, password_hash: str) -> tuple[datetime, backchann
     now = utcnow()
     user.password_hash = password_hash
     user.password_changed_at = now
-    devices.revoke_all(user.id)
-    announcement = backchannel.sessions_ended(sessions.end_sessions(user.id))
-    db.session.execute(update(Grant).where(Grant.user_id == user.id, Grant.revoked_at.is_(None))
-                       .values(revoked_at=now))
+    forgotten = devices.revoke_all(user.id)
+    ended = sessions.end_sessions(user.id)  # with their grants
+    announcement = backchannel.sessions_ended(ended)
+    revoked = db.session.execute(update(Grant).where(Grant.user_id == user.id, Grant.revoked_at.is_(None))
+                                 .values(revoked_at=now)).rowcount
     db.session.execute(update(LoginFlow).where(LoginFlow.user_id == user.id, LoginFlow.completed_at.is_(None),
                                                LoginFlow.expires_at > now).values(expires_at=now))
     db.session.execute(update(PasswordReset).where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None),
                                                    PasswordReset.revoked_at.is_(None)).values(revoked_at=now))
     limits.unlock(policy.password_failures(), policy.nir_key(user.nir))
+    audit.record("password_reset_done", user_id=user.id)
+    if forgotten:
+        audit.record("trusted_device_revoked", user_id=user.id, detail={"count": forgotten, "reason": "password-reset"})
+    if revoked or ended:
+        audit.record("tokens_revoked", user_id=user.id,
+                     detail={"sessions": len(ended), "grants": revoked, "reason": "password-reset"})
     return now, announcement
 
 

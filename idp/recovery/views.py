@@ -19,7 +19,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, redirect, re
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 
-from .. import crypto, limits, mail, nir
+from .. import audit, crypto, limits, mail, nir
 from ..extensions import db
 from ..login import flow as login_flows
 from ..login import policy
@@ -86,16 +86,29 @@ def start():
     # reservation in the quota (case 2, counted per NIR typed) and the lookup. The link is
     # written and mailed by a background job, so neither its work nor the mail server's
     # time shows in the answer.
+    # The audit row of each outcome is written in the transaction of the quota's statement, so
+    # account or not, the same statements again (the reservation, the lookup, one INSERT, COMMIT).
     quota, quota_key = reset_mail_quota(), policy.nir_key(form.nir.data)
-    attempt = limits.reserve(quota, quota_key)
+    attempt = limits.reserve(quota, quota_key, commit=False)
     if not attempt.allowed:  # case 2, the same for a NIR without an account
+        audit.record("password_reset_refused", nir=form.nir.data, case=2, detail={"refused": not attempt.set_lock})
+        if attempt.set_lock:
+            audit.record("quota_blocked", nir=form.nir.data, case=2,
+                         detail={"kind": "reset_mail", "until": attempt.locked_until.isoformat() + "Z"})
+        db.session.commit()
         return render_template("recovery/case2_quota.html", until=attempt.locked_until, login_url=_login_url()), 429
 
     user = db.session.scalar(select(User).where(User.nir == nir.normalize(form.nir.data)))
     matched = user is not None and user.birth_date == form.born
     if matched and not (user.email and user.email_verified):  # case 1
+        audit.record("password_reset_refused", user_id=user.id, case=1)
+        db.session.commit()
         return render_template("recovery/case1_no_email.html", has_email=bool(user.email),
                                login_url=_login_url()), 403
+    # No account, or a birth date that does not match: the person typed is kept by the NIR's hash.
+    audit.record("password_reset_requested", user_id=user.id if matched else None,
+                 nir=None if matched else form.nir.data, detail={"matched": matched})
+    limits.commit_keeping_loaded()  # the person is read by the link's job: not loaded again
     if matched:
         # Started a moment later, once the answer has left: the mail job's work shares no time with it.
         links.send_later(links.issue(user, quota, quota_key), delay=links.JOB_DELAY_SECONDS)

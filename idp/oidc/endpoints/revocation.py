@@ -3,6 +3,7 @@
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 
+from ... import audit
 from ...models import Grant
 from .. import store
 from ..client_auth import commit_used_assertion
@@ -30,6 +31,10 @@ class RevocationEndpoint(_RevocationEndpoint):
             Grant.revoke(store.connection(), token.grant_id)
         if token.access_revoked_at is None:
             token.revoke_access(store.connection())
+        # The relying party's own revocation (a logout, usually): one row, in the same transaction.
+        audit.record("tokens_revoked", user_id=token.user_id, client_id=request.client.get_client_id(),
+                     detail={"reason": "revocation-endpoint", "token_type": token.matched},
+                     connection=store.connection())
         store.commit()
 
 

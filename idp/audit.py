@@ -1,0 +1,187 @@
+"""The audit trail and the domain counters: what happened to an account, a client, a key.
+
+One call, :func:`record`, writes one row of ``audit_events`` **in the transaction
+of the change it records**: kept by the ORM session and inserted just before its
+next COMMIT (all the rows of a transaction in one INSERT), or run on the protocol
+request's connection (``connection=``) before :func:`idp.oidc.store.commit`.
+So a request that is rolled back (a double submit, a database outage) leaves no
+row, and a change that is committed always has its row. A failure that changes
+nothing but a limits counter is recorded in the transaction of that counter's
+statement, or, when the counter had to be committed before the secret was checked
+(:func:`idp.limits.reserve`), in the request's own commit right after.
+
+A row never holds a secret: no password, code, token, link or client secret, and
+no NIR in clear — a keyed hash of it (purpose ``audit-nir``) identifies the person
+typed, account or not, and lets ``idp audit --nir`` find the rows of attempts on a
+NIR that has no account.
+
+The same events feed the Prometheus counters below (default registry; the
+``/metrics`` endpoint exposes it). A counter moves when the transaction that
+holds its row is committed, never for a rolled-back one: the increments wait in
+``g`` until the engine's ``commit`` event (a COMMIT that itself fails at that very
+instant may over-count by one; a rollback never counts). No label carries a NIR,
+an e-mail, a client secret or any other value a person typed: only the event's
+outcome, the seed's case number and fixed kinds.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from flask import g, has_app_context, has_request_context, request
+from prometheus_client import Counter
+from sqlalchemy import event as sa_event
+from sqlalchemy import insert
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session
+
+from . import crypto, nir as nirs
+from .extensions import db
+from .models import utcnow
+from .models.audit import AuditEvent
+
+#: Purpose of the keyed hash of a NIR in the trail (not the counters' one: the two never meet).
+NIR_PURPOSE = "audit-nir"
+
+# --- The vocabulary ------------------------------------------------------------------------------
+#: Every event the trail knows, with what it means (the README's table is this one).
+EVENTS: dict[str, str] = {
+    "login_succeeded": "A login ended: the relying party gets its code. detail: acr, amr, method "
+                       "(mail-code or trusted-browser).",
+    "login_failed": "A login step refused: case = the seed's case (1 no validated e-mail, 2 code expired, "
+                    "3 code quota, 4 wrong password or code, 5 code lock, 6 password lock, 7 not affiliated, "
+                    "8 affiliation pending). detail: step, refused (not verified because locked).",
+    "code_sent": "A security code was mailed (login step 1, or « Recevoir un nouveau code »).",
+    "lock_set": "Wrong passwords (case 6) or wrong codes (case 5) locked the NIR or the account. "
+                "detail: kind, until.",
+    "lock_lifted": "A lock in force was lifted (administrator). detail: kind.",
+    "quota_blocked": "A quota was passed and blocks for a while: codes (login case 3) or reset mails "
+                     "(forgotten password case 2). detail: kind, until.",
+    "password_reset_requested": "Forgotten password step 2 accepted (user set when the NIR and birth date "
+                                "match an account; the link is mailed then).",
+    "password_reset_refused": "Forgotten password refused: case 1 (no validated e-mail), case 2 (quota).",
+    "password_reset_done": "A reset link changed the password (devices, sessions and grants revoked with it).",
+    "trusted_device_added": "« J'utilise mon ordinateur personnel »: this browser skips the code.",
+    "trusted_device_revoked": "Trusted browsers forgotten (password change). detail: count, reason.",
+    "email_validated": "The e-mail validation link was used (login case 1).",
+    "tokens_revoked": "Tokens revoked. detail: reason = refresh-reuse (a used refresh token came back: "
+                      "the grant is revoked), revocation-endpoint (RFC 7009), admin-logout (idp users logout), "
+                      "password-reset.",
+    "key_rotated": "idp keys rotate: a new active signing key. detail: kid, alg.",
+    "client_added": "idp clients add. detail: name.",
+    "client_changed": "idp clients update. detail: the options changed (never a secret; rotate-secret: true).",
+    "client_removed": "idp clients remove.",
+    "admin_unlocked": "idp users unlock. detail: lifted (the locks that were in force).",
+}
+
+# --- The counters ------------------------------------------------------------------------------
+LOGINS = Counter("idp_logins", "Logins by outcome; failures carry the seed's case number.", ["outcome", "case"])
+CODES_SENT = Counter("idp_codes_sent", "Security codes mailed (login steps 1 and 3).")
+LOCKS = Counter("idp_locks", "Locks set by wrong secrets: kind=password (case 6) or code (case 5).", ["kind"])
+QUOTA_BLOCKS = Counter("idp_quota_blocks", "Quota blocks started: kind=code (login case 3) or reset_mail "
+                                           "(forgotten password case 2).", ["kind"])
+REFRESH_REUSE = Counter("idp_refresh_reuse_detected", "Used refresh tokens presented again (the grant is revoked).")
+PASSWORD_RESETS = Counter("idp_password_resets", "Forgotten-password outcomes: requested, refused, done.",
+                          ["outcome"])
+
+
+def _increments(event: str, case: int | None, detail: dict | None) -> Callable[[], None] | None:
+    """The counter move that goes with an event, run once its transaction commits."""
+    detail = detail or {}
+    if event == "login_succeeded":
+        return LOGINS.labels(outcome="success", case="").inc
+    if event == "login_failed":
+        return LOGINS.labels(outcome="failure", case=str(case or "")).inc
+    if event == "code_sent":
+        return CODES_SENT.inc
+    if event == "lock_set":
+        return LOCKS.labels(kind=detail.get("kind", "")).inc
+    if event == "quota_blocked":
+        return QUOTA_BLOCKS.labels(kind=detail.get("kind", "")).inc
+    if event == "tokens_revoked" and detail.get("reason") == "refresh-reuse":
+        return REFRESH_REUSE.inc
+    if event.startswith("password_reset_"):
+        return PASSWORD_RESETS.labels(outcome=event.removeprefix("password_reset_")).inc
+    return None
+
+
+def nir_hash(value: str) -> str:
+    """The trail's keyed hash of a NIR (normalised first: spaces and case do not matter)."""
+    return crypto.keyed_hash(NIR_PURPOSE, nirs.normalize(value))
+
+
+def record(event: str, *, user_id: int | None = None, nir: str | None = None, client_id: str | None = None,
+           case: int | None = None, detail: dict[str, Any] | None = None,
+           connection: Connection | None = None) -> None:
+    """Add one audit row to the current transaction; the caller's commit writes it.
+
+    ``nir`` is the NIR in clear (as typed or as stored): only its keyed hash is
+    kept. ``client_id`` is the public client identifier. ``detail`` is a small
+    JSON object of non-secret facts. With ``connection``, the row is inserted on
+    that connection (the protocol endpoints' one) instead of the ORM session.
+    """
+    if event not in EVENTS:
+        raise ValueError(f"Unknown audit event {event!r}")
+    row = {
+        "at": utcnow(),
+        "event": event,
+        "user_id": user_id,
+        "nir_hash": nir_hash(nir) if nir else None,
+        "client_id": client_id,
+        "case": case,
+        "request_id": (g.get("request_id") if has_app_context() else None),
+        "ip": (request.remote_addr if has_request_context() else None),
+        "detail": detail or None,
+    }
+    if connection is not None:
+        connection.execute(_INSERT, row)
+    else:
+        db.session().info.setdefault(_PENDING, []).append(row)
+    increment = _increments(event, case, detail)
+    if increment is not None and has_app_context():
+        g.setdefault("idp_audit_increments", []).append(increment)
+
+
+def pending() -> bool:
+    """Whether rows wait for the session's next commit (a request that wrote nothing else commits them)."""
+    return bool(db.session().info.get(_PENDING))
+
+
+#: The rows recorded on the ORM session, written by its next commit (:func:`_write_pending`).
+_PENDING = "idp_audit_rows"
+_INSERT = insert(AuditEvent.__table__)
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _write_pending(session: Session) -> None:
+    """The session's audit rows, all in one INSERT, just before the COMMIT of the change they record.
+
+    One statement however many rows the transaction holds (a login with its trusted
+    browser: two), with no RETURNING: the rows are never read back by the request.
+    """
+    rows = session.info.pop(_PENDING, None)
+    if rows:
+        session.connection().execute(_INSERT, rows)
+
+
+@sa_event.listens_for(Session, "after_soft_rollback")
+def _drop_pending(session: Session, previous_transaction) -> None:
+    """A rolled-back transaction records nothing (a double submit, a database outage).
+
+    ``after_soft_rollback``: also when no statement had begun a transaction yet.
+    """
+    session.info.pop(_PENDING, None)
+
+
+@sa_event.listens_for(Engine, "commit")
+def _count_committed(conn) -> None:
+    """The counters of the rows this commit writes (a rollback drops them, see below)."""
+    if has_app_context():
+        for increment in g.pop("idp_audit_increments", ()):
+            increment()
+
+
+@sa_event.listens_for(Engine, "rollback")
+def _forget_rolled_back(conn) -> None:
+    if has_app_context():
+        g.pop("idp_audit_increments", None)
