@@ -118,6 +118,10 @@ def test_tokens_issued_are_counted_by_grant_type(served, rp, make_user, mailbox)
               - value(before, "idp_tokens_issued_total", grant_type=grant)
               for grant in ("authorization_code", "refresh_token", "client_credentials", "other")}
     assert issued == {"authorization_code": 1, "refresh_token": 1, "client_credentials": 0, "other": 0}
+    # The audit trail's domain counters (idp/audit.py, default registry) are collected from the workers' files too.
+    assert value(after, "idp_logins_total", outcome="success", case="") - value(
+        before, "idp_logins_total", outcome="success", case="") == 1
+    assert value(after, "idp_codes_sent_total") - value(before, "idp_codes_sent_total") == 1
 
 
 @pytest.fixture
