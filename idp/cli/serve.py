@@ -26,17 +26,38 @@ What it is set to, and why:
   ID token with personal data) in their query strings; the login and recovery
   links carry no secret in their path (their tokens travel in the URL fragment,
   which browsers never send). No Referer is logged.
+
+With ``IDP_ENV=production`` it first runs ``idp check`` (in a child process: this
+master process never builds the app) and refuses to start while anything is wrong.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import click
 
 #: One access-log line: no query string, no Referer, no cookie (see the module docstring).
 ACCESS_LOG_FORMAT = '%(addr)s - - [%(time)s] "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).3f'
+
+
+#: ``--workers`` when neither the option nor IDP_WORKERS says.
+DEFAULT_WORKERS = min(4, multiprocessing.cpu_count() * 2)
+
+
+def _refuse_if_unfit(workers: int) -> None:
+    """With ``IDP_ENV=production``: ``idp check`` (its messages on the terminal), and no start if it failed."""
+    from .. import config
+
+    if config.BY_NAME["ENV"].parse(os.environ.get("IDP_ENV", "development")) != "production":
+        return
+    check = subprocess.run([sys.executable, "-m", "idp.cli", "check", "--workers", str(workers)])
+    if check.returncode != 0:
+        raise click.ClickException("IDP_ENV=production: not starting while `idp check` finds problems (above).")
 
 
 def _split_bind(bind: str) -> tuple[str, int]:
@@ -50,7 +71,7 @@ def _split_bind(bind: str) -> tuple[str, int]:
 @click.option("--bind", envvar="IDP_BIND", default="127.0.0.1:8000", show_default=True,
               help="HOST:PORT to listen on (IDP_BIND).")
 @click.option("--workers", envvar="IDP_WORKERS", type=click.IntRange(min=1),
-              default=min(4, multiprocessing.cpu_count() * 2), show_default="min(4, 2 × cores)",
+              default=DEFAULT_WORKERS, show_default="min(4, 2 × cores)",
               help="Worker processes (IDP_WORKERS).")
 @click.option("--threads", envvar="IDP_THREADS", type=click.IntRange(min=1), default=4, show_default=True,
               help="Threads per worker running the application (IDP_THREADS).")
@@ -71,6 +92,7 @@ def serve(bind, workers, threads, max_rss, graceful_timeout, access_log, target,
     from granian.constants import Interfaces
 
     host, port = _split_bind(bind)
+    _refuse_if_unfit(workers)
     Granian(
         target,
         address=host,
