@@ -83,13 +83,14 @@ class Nginx:
     def __init__(self, prefix: Path, port: int, upstreams: list[int], tls):
         self.prefix, self.port, self.upstreams = prefix, port, upstreams
         self.url = f"https://127.0.0.1:{port}"
+        self.http_port = free_port()
         (prefix / "tmp").mkdir(parents=True, exist_ok=True)
         site = SITE.read_text()
         for original, replacement in {
             "server 10.0.0.11:8000": f"server 127.0.0.1:{upstreams[0]}",
             "server 10.0.0.12:8000": f"server 127.0.0.1:{upstreams[1]}",
             "listen 443 ssl http2;": f"listen 127.0.0.1:{port} ssl http2;",
-            "listen 80;": f"listen 127.0.0.1:{free_port()};",
+            "listen 80;": f"listen 127.0.0.1:{self.http_port};",
             "/etc/ssl/idp/fullchain.pem": str(tls.cert),
             "/etc/ssl/idp/privkey.pem": str(tls.key),
             "alias /opt/idp/static/;": f"alias {ROOT / 'static'}/;",
@@ -108,10 +109,10 @@ class Nginx:
         check = subprocess.run(self.command + ["-t"], capture_output=True, text=True)
         assert check.returncode == 0, check.stderr
         self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                requests.get(self.url + "/healthz", timeout=2)
+                requests.get(self.url + "/healthz", timeout=5)
                 return self
             except requests.ConnectionError:
                 assert self.process.poll() is None, (self.prefix / "error.log").read_text()
@@ -173,7 +174,7 @@ def deployment(app, tmp_path, monkeypatch):
         instances.append(Served(app, port, folder, workers=1, threads=4, extra_env=env))
     try:
         with ThreadPoolExecutor(2) as pool:  # both start at once (each runs `idp check` first)
-            list(pool.map(Served.start, instances))
+            list(pool.map(lambda instance: instance.start(timeout=90), instances))  # a busy machine is slow
         nginx = Nginx(tmp_path / "nginx", nginx_port, ports, tls).start()
         try:
             yield Deployment(nginx, instances, tls.ca)
@@ -248,6 +249,8 @@ def test_readyz_hsts_and_static_files_through_nginx(deployment):
     assert [len(i.access_lines()) for i in deployment.instances] == before  # nginx answered it from disk
 
     # Plain http is sent to https; metrics are not served to the outside.
+    r = requests.get(f"http://127.0.0.1:{deployment.nginx.http_port}/connexion", allow_redirects=False, timeout=5)
+    assert r.status_code == 301 and r.headers["Location"] == "https://127.0.0.1/connexion"
     assert requests.get(deployment.url + "/metrics", timeout=5).status_code == 404
 
 
