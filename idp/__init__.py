@@ -10,7 +10,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from . import config
+from . import config, cookies
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,10 +47,14 @@ def create_app(overrides: dict | None = None, *, migrations: bool = True) -> Fla
         MAX_CONTENT_LENGTH=64 * 1024,
         MAX_FORM_MEMORY_SIZE=64 * 1024,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the Flask session
-        SESSION_COOKIE_NAME="idp_csrf",
+        # Over https Flask-WTF would also demand a same-host Referer on every POST, which browsers never send
+        # here (Referrer-Policy: no-referrer): every form would fail. What that check guards against, a
+        # CSRF cookie planted over plain http or from a sibling domain, the __Host- prefix already refuses.
+        WTF_CSRF_SSL_STRICT=False,
+        SESSION_COOKIE_NAME=cookies.name_for("idp_csrf", settings["IDP_ISSUER"]),  # __Host-idp_csrf over https
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings["IDP_ISSUER"].startswith("https://"),
+        SESSION_COOKIE_SECURE=cookies.is_secure(settings["IDP_ISSUER"]),
         JSON_SORT_KEYS=False,
     )
 
@@ -78,6 +82,9 @@ def create_app(overrides: dict | None = None, *, migrations: bool = True) -> Fla
 
     recovery.init_app(app)  # forgotten password: its blueprint and its per-IP limits (Flask-Limiter)
     errors.init_app(app)
+    from .ops import health
+
+    health.init_app(app)  # /healthz, /readyz
     if app.config["IDP_DEMO"]:  # development only: demo relying party and mailbox under /demo
         from .demo import bp as demo_bp
 

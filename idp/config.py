@@ -24,6 +24,16 @@ def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+ENVIRONMENTS = ("development", "production")
+
+
+def _env(value: str) -> str:
+    value = value.strip().lower()
+    if value not in ENVIRONMENTS:
+        raise ValueError(f"IDP_ENV must be one of {', '.join(ENVIRONMENTS)}, not {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -38,6 +48,9 @@ class Setting:
 
 SETTINGS: list[Setting] = [
     # --- Service -----------------------------------------------------------------
+    Setting("ENV", "development", "development or production. In production `idp serve` refuses to start while "
+            "`idp check` finds a problem (http issuer, SQLite, generated secret, console mail, demo or test mode, "
+            "per-IP limits in memory with several workers, no signing key, migrations behind).", _env),
     Setting("ISSUER", "http://127.0.0.1:5000", "Issuer identifier: the public base URL of the provider."),
     Setting("DATABASE_URL", None, "SQLAlchemy URL. Default: SQLite file instance/idp.sqlite3; "
             "production: postgresql+psycopg://user:pass@host/db."),
@@ -55,6 +68,11 @@ SETTINGS: list[Setting] = [
     Setting("MAIL_KEEP_ALIVE", 30.0, "How long each worker thread keeps its SMTP connection open for the next mail, "
             "seconds (greeting, STARTTLS and login done once; a connection the server closed meanwhile is "
             "replaced at once). 0: one connection per mail.", float),
+    Setting("READYZ_CACHE_SECONDS", 1.0, "How long each process keeps the answer of /readyz, seconds: a load "
+            "balancer may call it every second from many places, the database is asked at most once per period "
+            "(0: at every call).", float),
+    Setting("READYZ_DATABASE_TIMEOUT", 1.0, "/readyz: longest time its database query may take before the database "
+            "is reported down, seconds (PostgreSQL statement_timeout of that query).", float),
     Setting("TESTING", False, "Test mode: allows test-only settings. Never in production.", _bool),
     Setting("PROXY_COUNT", 0, "Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host to trust "
             "(per-IP limits and URLs need the client's address; 0 = trust none).", int),
@@ -184,6 +202,10 @@ def _secret_file(path: Path, generate: Callable[[], str]) -> str:
     return value
 
 
+def secret_key_file() -> Path:
+    return INSTANCE_DIR / "secret-key"
+
+
 def key_secret_file() -> Path:
     return KEYS_DIR / "key-secret"
 
@@ -213,8 +235,11 @@ def load(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     if not values["DATABASE_URL"]:
         INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
         values["DATABASE_URL"] = f"sqlite:///{INSTANCE_DIR / 'idp.sqlite3'}"
+    # Whether the server secret was generated (instance/secret-key) rather than given: `idp check` refuses it
+    # for production, where every host must share one that never changes.
+    values["SECRET_KEY_GENERATED"] = not values["SECRET_KEY"]
     if not values["SECRET_KEY"]:
-        values["SECRET_KEY"] = _secret_file(INSTANCE_DIR / "secret-key", lambda: secrets.token_urlsafe(48))
+        values["SECRET_KEY"] = _secret_file(secret_key_file(), lambda: secrets.token_urlsafe(48))
     values["ISSUER"] = values["ISSUER"].rstrip("/")
 
     return {f"IDP_{k}": v for k, v in values.items()}

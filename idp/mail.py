@@ -290,6 +290,20 @@ def check_transport() -> None:
         raise MailError(f"Unsupported IDP_MAIL_URL scheme {scheme!r} (smtp, smtps or console)")
 
 
+def transport_configured() -> bool:
+    """Whether ``IDP_MAIL_URL`` names a transport the mailer can use (nothing is contacted)."""
+    url = current_app.config["IDP_MAIL_URL"] or ""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme == "console":
+        return True
+    if scheme not in ("smtp", "smtps"):
+        return False
+    try:
+        return bool(_smtp_config(url).host)
+    except MailError:
+        return False
+
+
 def _option(query: dict[str, list[str]], name: str) -> str | None:
     values = query.get(name)
     return values[-1] if values else None

@@ -12,7 +12,7 @@ from datetime import timedelta
 from flask import current_app, g, request
 from sqlalchemy import bindparam, insert, select, update
 
-from . import crypto
+from . import cookies, crypto
 from .extensions import db
 from .models import BrowserSession, utcnow
 
@@ -30,12 +30,7 @@ def _cfg(name: str):
 
 
 def cookie_options() -> dict:
-    return {
-        "httponly": True,
-        "samesite": "Lax",
-        "secure": _cfg("ISSUER").startswith("https://"),
-        "path": "/",
-    }
+    return cookies.options()
 
 
 def current() -> BrowserSession | None:
@@ -43,7 +38,7 @@ def current() -> BrowserSession | None:
     if "idp_browser_session" in g:
         return g.idp_browser_session
     found = None
-    sid = request.cookies.get(COOKIE)
+    sid = request.cookies.get(cookies.name(COOKIE))
     if sid and len(sid) < 100:
         row = db.session.scalar(_BY_SID, {"sid_hash": crypto.keyed_hash(PURPOSE, sid)})
         if row is not None and is_live(row):
@@ -130,7 +125,7 @@ def apply_cookie(response):
     """``after_request``: send the cookie that :func:`start` or :func:`end` decided."""
     sid = g.pop("idp_session_cookie", None)
     if sid:
-        response.set_cookie(COOKIE, sid, max_age=_cfg("SESSION_ABSOLUTE_LIFETIME"), **cookie_options())
+        response.set_cookie(cookies.name(COOKIE), sid, max_age=_cfg("SESSION_ABSOLUTE_LIFETIME"), **cookie_options())
     elif sid == "":
-        response.delete_cookie(COOKIE, **cookie_options())
+        response.delete_cookie(cookies.name(COOKIE), **cookie_options())
     return response

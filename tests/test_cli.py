@@ -629,7 +629,7 @@ def test_keys_list(cli):
     r = cli("keys", "list")
     assert r.exit_code == 0
     lines = r.output.splitlines()
-    assert lines[0].split() == ["KID", "ALG", "STATUS", "CREATED", "ACTIVATED", "RETIRED"]
+    assert lines[0].split() == ["KID", "ALG", "STATUS", "AGE", "CREATED", "ACTIVATED", "RETIRED", "VERIFIES"]
     assert len(lines) == 5
     for alg in ("RS256", "ES256"):
         assert any(active_kid(alg) in line and " active " in line for line in lines)

@@ -77,6 +77,18 @@ def test_the_public_documents_answered_before_flask_get_their_line_too(app, web,
     assert routes == ["/.well-known/openid-configuration", "/jwks.json"] * 2
 
 
+def test_probes_that_answer_well_write_no_request_line(app, web, lines):
+    """A load balancer asks every second: /healthz and /readyz are counted, logged only when they fail."""
+    assert web.get("/healthz").status_code == 200
+    assert web.get("/readyz").status_code == 200
+    assert request_lines(lines) == []
+    app.extensions.pop("idp_readyz", None)
+    app.config["IDP_MAIL_URL"] = ""  # readiness fails: no mail transport
+    web.get("/readyz")
+    failed = [line for line in request_lines(lines) if line["route"] == "/readyz"]
+    assert failed and failed[-1]["status"] == 503
+
+
 def test_an_application_event_during_a_request_carries_its_request_id(app, web, lines):
     """Any ``logging`` call made while a request runs: the event in JSON, with the id of that request."""
 

@@ -11,9 +11,9 @@ from flask.cli import FlaskGroup
 
 
 def register(app) -> None:
-    from . import admin, audit, clients, demo, keys, purge, users
+    from . import admin, audit, check, clients, demo, keys, purge, users
 
-    for module in (admin, users, clients, keys, purge, audit, demo):
+    for module in (admin, check, users, clients, keys, purge, audit, demo):
         for command in module.COMMANDS:
             app.cli.add_command(command)
 

@@ -37,6 +37,9 @@ What it is set to, and why:
   ``PROMETHEUS_MULTIPROC_DIR`` is set, before the workers start, to a fresh
   directory (or the one the environment names, emptied), removed when the server
   stops. A worker that dies leaves its files, and its counts stay in the sums.
+
+With ``IDP_ENV=production`` it first runs ``idp check`` (in a child process: this
+master process never builds the app) and refuses to start while anything is wrong.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -51,6 +56,21 @@ import click
 
 #: One access-log line: no query string, no Referer, no cookie (see the module docstring).
 ACCESS_LOG_FORMAT = '%(addr)s - - [%(time)s] "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).3f'
+
+
+#: ``--workers`` when neither the option nor IDP_WORKERS says.
+DEFAULT_WORKERS = min(4, multiprocessing.cpu_count() * 2)
+
+
+def _refuse_if_unfit(workers: int) -> None:
+    """With ``IDP_ENV=production``: ``idp check`` (its messages on the terminal), and no start if it failed."""
+    from .. import config
+
+    if config.BY_NAME["ENV"].parse(os.environ.get("IDP_ENV", "development")) != "production":
+        return
+    check = subprocess.run([sys.executable, "-m", "idp.cli", "check", "--workers", str(workers)])
+    if check.returncode != 0:
+        raise click.ClickException("IDP_ENV=production: not starting while `idp check` finds problems (above).")
 
 
 def _split_bind(bind: str) -> tuple[str, int]:
@@ -64,7 +84,7 @@ def _split_bind(bind: str) -> tuple[str, int]:
 @click.option("--bind", envvar="IDP_BIND", default="127.0.0.1:8000", show_default=True,
               help="HOST:PORT to listen on (IDP_BIND).")
 @click.option("--workers", envvar="IDP_WORKERS", type=click.IntRange(min=1),
-              default=min(4, multiprocessing.cpu_count() * 2), show_default="min(4, 2 × cores)",
+              default=DEFAULT_WORKERS, show_default="min(4, 2 × cores)",
               help="Worker processes (IDP_WORKERS).")
 @click.option("--threads", envvar="IDP_THREADS", type=click.IntRange(min=1), default=4, show_default=True,
               help="Threads per worker running the application (IDP_THREADS).")
@@ -95,6 +115,7 @@ def serve(bind, workers, threads, max_rss, graceful_timeout, access_log, target,
     log_options = {"log_access": access_log, "log_access_format": ACCESS_LOG_FORMAT}
     if log_format == "json":  # the application's request lines replace the access log (module docstring)
         log_options = {"log_access": False, "log_dictconfig": granian_config()}
+    _refuse_if_unfit(workers)
     metrics_dir, made = _metrics_dir()
     server = Granian(
         target,

@@ -16,7 +16,7 @@ from flask import current_app, g, redirect, request, url_for
 from sqlalchemy import bindparam, inspect, select, update
 from sqlalchemy.orm import joinedload
 
-from .. import crypto, nir, security_headers, sessions
+from .. import cookies, crypto, nir, security_headers, sessions
 from ..extensions import db
 from ..models import LoginFlow, utcnow
 from ..oidc.server import StoredAuthorizationRequest, server
@@ -56,7 +56,7 @@ def start(oauth_request):
 
 
 def current() -> LoginFlow | None:
-    raw = request.cookies.get(COOKIE)
+    raw = request.cookies.get(cookies.name(COOKIE))
     if not raw or len(raw) > 100:
         return None
     flow = db.session.scalar(_CURRENT, {"flow_hash": crypto.keyed_hash(PURPOSE, raw)})
@@ -130,7 +130,7 @@ def apply_cookie(response):
     """``after_request``: set or clear the flow cookie decided during the request."""
     raw = g.pop("idp_flow_cookie", None)
     if raw:
-        response.set_cookie(COOKIE, raw, max_age=current_app.config["IDP_LOGIN_FLOW_LIFETIME"], **sessions.cookie_options())
+        response.set_cookie(cookies.name(COOKIE), raw, max_age=current_app.config["IDP_LOGIN_FLOW_LIFETIME"], **sessions.cookie_options())
     elif raw == "":
-        response.delete_cookie(COOKIE, **sessions.cookie_options())
+        response.delete_cookie(cookies.name(COOKIE), **sessions.cookie_options())
     return response

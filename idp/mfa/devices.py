@@ -13,7 +13,7 @@ from datetime import timedelta
 from flask import current_app, g, request
 from sqlalchemy import bindparam, insert, select, update
 
-from .. import crypto, sessions
+from .. import cookies, crypto, sessions
 from ..extensions import db
 from ..models import TrustedDevice, utcnow
 
@@ -41,7 +41,7 @@ def recognised(user_id: int) -> TrustedDevice | None:
 
 
 def _lookup(user_id: int) -> TrustedDevice | None:
-    token = request.cookies.get(COOKIE)
+    token = request.cookies.get(cookies.name(COOKIE))
     if not token or len(token) > 100:
         return None
     device = db.session.scalar(_BY_TOKEN, {"token_hash": crypto.keyed_hash(PURPOSE, token)})
@@ -78,5 +78,5 @@ def apply_cookie(response):
     """``after_request``: send the device cookie decided during the request."""
     token = g.pop("idp_device_cookie", None)
     if token:
-        response.set_cookie(COOKIE, token, max_age=_lifetime(), **sessions.cookie_options())
+        response.set_cookie(cookies.name(COOKIE), token, max_age=_lifetime(), **sessions.cookie_options())
     return response

@@ -126,16 +126,38 @@ def ensure_keys() -> list[str]:
     return created
 
 
-def rotate(algs: tuple[str, ...] = SUPPORTED_ALGS) -> list[tuple[str, str, str]]:
+def _lock_alg(alg: str) -> None:
+    """Lock every key of ``alg`` until the transaction ends (PostgreSQL; SQLite takes its write lock later).
+
+    A rotation started meanwhile elsewhere waits here, then its next statements (new
+    snapshots under READ COMMITTED) see the keys as that rotation left them: two
+    administrators, or two hosts' cron jobs, never leave two active keys, and a
+    scheduled rotation (``older_than``) sees the fresh key and does nothing.
+    """
+    db.session.execute(select(SigningKey.kid).where(SigningKey.alg == alg).with_for_update()).all()
+
+
+def key_age(key: SigningKey) -> float:
+    """Seconds since the key started signing (since it was made, for a key not yet active)."""
+    return (utcnow() - (key.activated_at or key.created_at)).total_seconds()
+
+
+def rotate(algs: tuple[str, ...] = SUPPORTED_ALGS, older_than: float | None = None) -> list[tuple[str, str, str]]:
     """``next`` becomes active, active becomes retired, a new ``next`` is made.
 
     One transaction; rows are locked so two administrators rotating at once
-    cannot leave two active keys. Returns ``(alg, old_kid, new_kid)`` per algorithm.
+    cannot leave two active keys. With ``older_than`` (seconds), an algorithm whose
+    active key has signed for less than that is left as it is (a scheduled
+    rotation: ``idp keys rotate --if-older-than 90d`` from a daily cron).
+    Returns ``(alg, old_kid, new_kid)`` per algorithm rotated.
     """
     changes = []
     now = utcnow()
     for alg in algs:
+        _lock_alg(alg)
         actives, nexts = _keys(alg, "active"), _keys(alg, "next")
+        if older_than is not None and actives and min(key_age(k) for k in actives) < older_than:
+            continue
         if not nexts:
             nexts = [_generate(alg)]
             db.session.add(nexts[0])
@@ -150,6 +172,12 @@ def rotate(algs: tuple[str, ...] = SUPPORTED_ALGS) -> list[tuple[str, str, str]]
     db.session.commit()
     forget()
     return changes
+
+
+def verification_horizon() -> int:
+    """How long a token signed by a key may still be presented, seconds: a retired key is kept published that long."""
+    cfg = current_app.config
+    return max(cfg["IDP_ID_TOKEN_LIFETIME"], cfg["IDP_ACCESS_TOKEN_LIFETIME"], cfg["IDP_LOGOUT_TOKEN_LIFETIME"])
 
 
 def retire(kid: str) -> SigningKey:
@@ -174,8 +202,7 @@ def remove(kid: str, force: bool = False) -> None:
         raise KeyStoreError(f"No key {kid}.")
     if key.status != "retired":
         raise KeyStoreError("Only a retired key can be removed.")
-    cfg = current_app.config
-    horizon = max(cfg["IDP_ID_TOKEN_LIFETIME"], cfg["IDP_ACCESS_TOKEN_LIFETIME"])
+    horizon = verification_horizon()
     age = (utcnow() - (key.retired_at or key.created_at)).total_seconds()
     if age < horizon and not force:
         raise KeyStoreError(
@@ -242,6 +269,11 @@ def _private_key(kid: str, alg: str, blob: bytes, kek_id: int):
     pem = _decrypt(kid, blob)
     params = {"kid": kid, "alg": alg, "use": "sig"}
     return RSAKey.import_key(pem, parameters=params) if alg == "RS256" else ECKey.import_key(pem, parameters=params)
+
+
+def has_active_key(alg: str) -> bool:
+    """Whether a key signs for ``alg`` (this process's view, at most ``IDP_KEY_CACHE_SECONDS`` old)."""
+    return alg in _view()["active"]
 
 
 def signing_key(alg: str):

@@ -1,7 +1,9 @@
-"""What an operations team needs around the provider: request logs, application logs as JSON, metrics.
+"""What an operations team needs around the provider: request logs, application logs as JSON, metrics,
+health and readiness, start-up checks.
 
 One module per concern (:mod:`.request_id`, :mod:`.logs`, :mod:`.metrics`,
-:mod:`.recorder`); ``create_app`` calls :func:`init_app` once and the views know
+:mod:`.recorder`, :mod:`.health`, :mod:`.checks`, :mod:`.schema`); ``create_app``
+calls :func:`init_app` once (and registers :mod:`.health`), and the views know
 nothing of them. :mod:`.metrics` holds the counters other modules move
 (``idp.errors``, ``idp.mail``, ``idp.oidc.backchannel``); it imports nothing of the
 provider, so any layer may use it.

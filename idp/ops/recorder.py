@@ -30,6 +30,8 @@ from . import logs, metrics, request_id
 ROUTE_KEY = "idp.route"
 #: The WSGI environ key of the request id.
 REQUEST_ID_KEY = "idp.request_id"
+#: Probes a load balancer sends every second: counted, but no request line unless they fail.
+PROBES = frozenset(("/healthz", "/readyz"))
 
 
 def _note_route(sender, **extra) -> None:
@@ -64,6 +66,7 @@ class Recorder:
             status = int(answered.get("status", "500").split(" ", 1)[0])
             route = environ.get(ROUTE_KEY)
             metrics.observe_request(route, status, seconds)
-            self.log.info("request", method=environ.get("REQUEST_METHOD"), route=route or metrics.UNMATCHED,
-                          status=status, duration_ms=round(seconds * 1000, 3), client=environ.get("REMOTE_ADDR"))
+            if route not in PROBES or status >= 400:
+                self.log.info("request", method=environ.get("REQUEST_METHOD"), route=route or metrics.UNMATCHED,
+                              status=status, duration_ms=round(seconds * 1000, 3), client=environ.get("REMOTE_ADDR"))
             structlog.contextvars.reset_contextvars(**bound)
