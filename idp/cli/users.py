@@ -398,12 +398,7 @@ def _read_csv(fh) -> tuple[list[tuple[int, CheckedUser]], list[tuple[int, str]]]
 @with_appcontext
 def show_command(nir_value: str) -> None:
     """Print an account (never its password hash)."""
-    problem = nir_problem(nir_value)
-    if problem:
-        raise click.ClickException(problem + ".")
-    user = db.session.scalar(select(User).where(User.nir == nir.normalize(nir_value)))
-    if user is None:
-        raise click.ClickException("No account with this NIR.")
+    user = _account(nir_value)
     lines = [
         ("Id", user.id),
         ("NIR", user.nir),
@@ -424,6 +419,17 @@ def show_command(nir_value: str) -> None:
     width = max(len(label) for label, _ in lines)
     for label, value in lines:
         click.echo(f"{label + ':':<{width + 1}} {value}")
+
+
+def _account(nir_value: str) -> User:
+    """The account of a NIR typed by an administrator, or the error that says why there is none."""
+    problem = nir_problem(nir_value)
+    if problem:
+        raise click.ClickException(problem + ".")
+    user = db.session.scalar(select(User).where(User.nir == nir.normalize(nir_value)))
+    if user is None:
+        raise click.ClickException("No account with this NIR.")
+    return user
 
 
 def _live_devices(user_id: int) -> int:
@@ -499,12 +505,7 @@ def logout_command(nir_value: str) -> None:
     from .. import sessions
     from ..oidc import backchannel
 
-    problem = nir_problem(nir_value)
-    if problem:
-        raise click.ClickException(problem + ".")
-    user = db.session.scalar(select(User).where(User.nir == nir.normalize(nir_value)))
-    if user is None:
-        raise click.ClickException("No account with this NIR.")
+    user = _account(nir_value)
     ended = sessions.end_sessions(user.id)
     announcement = backchannel.sessions_ended(ended)
     audit.record("tokens_revoked", user_id=user.id, detail={"reason": "admin-logout", "sessions": len(ended)})

@@ -40,6 +40,8 @@ other client's secret stays a keyed hash only.
 
 from __future__ import annotations
 
+import abc
+
 import ipaddress
 import json
 import logging
@@ -96,7 +98,7 @@ class _NotThisMethod(Exception):
 
 # --- The two methods --------------------------------------------------------------------------
 
-class ClientAssertionAuth(JWTBearerClientAssertion):
+class ClientAssertionAuth(JWTBearerClientAssertion, abc.ABC):
     """Authlib's client assertion check, with the provider's keys, rules and single-use ``jti``."""
 
     def __init__(self):
@@ -170,8 +172,9 @@ class ClientAssertionAuth(JWTBearerClientAssertion):
         g.idp_assertion_used = True
         return result.first() is not None
 
+    @abc.abstractmethod
     def key_for(self, client, header: dict):
-        raise NotImplementedError
+        """The key that verifies this client's assertion (its public key, or its secret)."""
 
 
 class PrivateKeyJWT(ClientAssertionAuth):
