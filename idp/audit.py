@@ -32,7 +32,7 @@ from flask import g, has_app_context, has_request_context, request
 from prometheus_client import Counter
 from sqlalchemy import event as sa_event
 from sqlalchemy import insert
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from . import crypto, nir as nirs
@@ -166,22 +166,33 @@ def _write_pending(session: Session) -> None:
 
 @sa_event.listens_for(Session, "after_soft_rollback")
 def _drop_pending(session: Session, previous_transaction) -> None:
-    """A rolled-back transaction records nothing (a double submit, a database outage).
+    """A rolled-back transaction records nothing, and counts nothing (a double submit, a database outage).
 
     ``after_soft_rollback``: also when no statement had begun a transaction yet.
     """
     session.info.pop(_PENDING, None)
+    rolled_back()
 
 
-@sa_event.listens_for(Engine, "commit")
-def _count_committed(conn) -> None:
-    """The counters of the rows this commit writes (a rollback drops them, see below)."""
+def committed() -> None:
+    """Count the rows the request's transaction just committed (:func:`record` keeps their counters until then).
+
+    Called after each commit: the ORM session's (below) and the protocol endpoints'
+    connection's (:func:`idp.oidc.store.commit`). Not an ``Engine`` "commit" listener:
+    any ``Engine`` listener turns on SQLAlchemy's per-statement event dispatch for every
+    statement of every request (measured: 2.5 % of a served UserInfo request).
+    """
     if has_app_context():
         for increment in g.pop("idp_audit_increments", ()):
             increment()
 
 
-@sa_event.listens_for(Engine, "rollback")
-def _forget_rolled_back(conn) -> None:
+def rolled_back() -> None:
+    """Nothing of a rolled-back transaction is counted."""
     if has_app_context():
         g.pop("idp_audit_increments", None)
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _count_committed(session: Session) -> None:
+    committed()

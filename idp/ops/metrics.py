@@ -51,10 +51,18 @@ GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 UNMATCHED = "unmatched"
 
 
+#: The labelled children of the request metrics, by (route, status): a few dozen at most (the URL rules
+#: times the statuses they answer). ``labels()`` validates and locks on every call; a dict lookup does not.
+_REQUEST_CHILDREN: dict[tuple[str, int], tuple] = {}
+
+
 def observe_request(route: str | None, status: int, seconds: float) -> None:
-    route = route or UNMATCHED
-    REQUESTS.labels(route, str(status)).inc()
-    LATENCY.labels(route).observe(seconds)
+    key = (route or UNMATCHED, status)
+    children = _REQUEST_CHILDREN.get(key)
+    if children is None:
+        children = _REQUEST_CHILDREN[key] = (REQUESTS.labels(key[0], str(status)), LATENCY.labels(key[0]))
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def mail_failed(transport: str) -> None:
