@@ -19,6 +19,7 @@ BORN = "12/05/1985"   # make_user's birth date
 NEW_PASSWORD = "Nouveau-Depart-2025"
 START = "/mot-de-passe-oublie"
 SENT = "/mot-de-passe-oublie/mail-envoye"
+BLOCKED = "/mot-de-passe-oublie/demandes-bloquees"  # case 2
 RESET_SUBJECT = "Votre compte ameli – renouveler mon mot de passe"
 CHANGED_SUBJECT = "Votre compte ameli – votre mot de passe a été modifié"
 LINK_RE = re.compile(r"(https?://[^\s\"<>#]+/mot-de-passe-oublie/nouveau#[A-Za-z0-9_-]+)")
