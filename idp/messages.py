@@ -48,6 +48,8 @@ MESSAGES: dict[str, str] = {
                                  "saisissez deux fois le même mot de passe.",
     # CSRF and expired forms
     "csrf": "Ce formulaire a expiré. Rechargez la page et recommencez.",
+    "csrf_recovery": "Ce formulaire a expiré : vérifiez les informations ci-dessous, recopiez la nouvelle série "
+                     "de caractères et envoyez-le de nouveau.",
     # The database is unavailable (idp/errors.py): 503 « Service momentanément indisponible »
     "unavailable_title": "Service momentanément indisponible",
     "unavailable": "Le service est momentanément indisponible. Votre demande n'a pas pu être traitée : "

@@ -461,9 +461,9 @@ def test_the_new_password_form_needs_its_csrf_token(recovery, make_user):
     user = make_user()
     link = recovery.request_link(user)
     recovery.open(link)
-    page_url, token = split_link(link)
-    r = recovery.browser.post(page_url, data={"token": token, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD},
-                              timeout=10)
+    page_url = split_link(link)[0]
+    r = recovery.browser.post(page_url, data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD}, timeout=10)
+    assert [h.status_code for h in r.history] == [303]
     assert r.status_code == 400 and "Ce formulaire a expiré" in page_text(r.text)
     assert resets(user.id)[0].used_at is None
     assert crypto.verify_password(user_row(user.id).password_hash, PASSWORD)
@@ -535,7 +535,9 @@ def test_step2_needs_its_csrf_token(recovery, make_user, mailbox):
     recovery.start()
     r = recovery.browser.post(recovery.url + START, data={"nir": user.nir, "birth_date": BORN, "captcha": ANSWER,
                                                           "captcha_handle": recovery.handle}, timeout=10)
-    assert r.status_code == 400 and "Ce formulaire a expiré" in page_text(r.text)
+    assert [h.status_code for h in r.history] == [303] and r.url == recovery.url + START  # back to the form
+    assert r.status_code == 400 and "Ce formulaire a expiré" in alert_text(r.text)
+    assert f'value="{user.nir}"' in r.text  # what was typed is kept
     assert captcha.live(recovery.handle)  # the series was not even consumed
     assert resets(user.id) == [] and no_new_mail(mailbox, user.email, wait=0.2)
 
@@ -723,10 +725,10 @@ class TestRateLimits:
         user = make_user()
         assert recovery.ask(user.nir, answer="FAUX").status_code == 400
         assert recovery.ask(user.nir, answer="FAUX").status_code == 400
-        r = recovery.browser.submit(recovery.url + START, recovery.page.text,
-                                    {"nir": user.nir, "birth_date": BORN, "captcha": ANSWER,
-                                     "captcha_handle": recovery.handle})
-        assert r.status_code == 429 and "Trop de demandes" in page_text(r.text)
+        r = recovery.ask(user.nir)  # refused too with a 303, to a page that says so
+        assert r.status_code == 429 and "Trop de demandes" in page_text(r.text) and "Retry-After" in r.headers
+        assert r.posted.headers["Location"] == START + "/refus"
+        assert "<title>Erreur : Trop de demandes" in r.text
         assert resets(user.id) == []
 
 

@@ -32,18 +32,20 @@ SEAL_PURPOSE = "recovery-typed-identity"
 # --- Step 2: the identity form ----------------------------------------------------------------
 
 def keep_identity(nir: str, birth_date: str, errors: dict[str, str], notice: str | None = None,
-                  focus_captcha: bool = False) -> None:
-    """The step 2 form as posted, for the GET that follows (one-shot)."""
+                  focus_captcha: bool = False, form_error: str | None = None) -> None:
+    """The step 2 form as posted, for the GET that follows (one-shot); ``notice`` and ``form_error``
+    are keys of :mod:`idp.messages`."""
     session[IDENTITY] = {
         "typed": crypto.seal(SEAL_PURPOSE, "\n".join(((nir or "")[:64], (birth_date or "")[:64]))),
         "errors": errors,
         "notice": notice,
+        "form_error": form_error,
         "focus_captcha": focus_captcha,
     }
 
 
 def take_identity() -> dict | None:
-    """What :func:`keep_identity` kept, once: ``nir``, ``birth_date``, ``errors``, ``notice``, ``focus_captcha``."""
+    """What :func:`keep_identity` kept, once (``nir``, ``birth_date``, ``errors``, ``notice``, ``form_error``…)."""
     kept = session.pop(IDENTITY, None)
     if not isinstance(kept, dict):
         return None
@@ -52,7 +54,8 @@ def take_identity() -> dict | None:
     errors = kept.get("errors")
     return {"nir": nir, "birth_date": birth_date,
             "errors": {k: str(v) for k, v in errors.items()} if isinstance(errors, dict) else {},
-            "notice": kept.get("notice"), "focus_captcha": bool(kept.get("focus_captcha"))}
+            "notice": kept.get("notice"), "form_error": kept.get("form_error"),
+            "focus_captcha": bool(kept.get("focus_captcha"))}
 
 
 # --- Outcomes: the page a submission led to ------------------------------------------------------

@@ -29,12 +29,15 @@ from datetime import datetime
 
 from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import TooManyRequests
 from sqlalchemy import select
 
 from .. import audit, crypto, limits, mail, nir
 from ..extensions import db
 from ..login import flow as login_flows
 from ..login import policy
+from ..errors import http_error_response
 from ..mail import MailError
 from ..messages import msg
 from ..models import User
@@ -60,7 +63,8 @@ def _way_back() -> dict:
 
 # --- Step 2 ---------------------------------------------------------------------------------------
 
-def _identity_page(form: IdentityForm, status: int = 200, notice: str | None = None, focus_captcha: bool = False):
+def _identity_page(form: IdentityForm, status: int = 200, notice: str | None = None, focus_captcha: bool = False,
+                   form_error: str | None = None):
     """The step 2 page, always with a new CAPTCHA series."""
     handle = captcha.issue()
     form.captcha_handle.data = handle
@@ -75,7 +79,8 @@ def _identity_page(form: IdentityForm, status: int = 200, notice: str | None = N
         image_size=captcha.IMAGE_SIZE,
         notice=notice,
         focus_captcha=focus_captcha,
-        has_error=bool(form.errors),
+        form_error=form_error,
+        has_error=bool(form.errors or form_error),
     ), status
 
 
@@ -105,9 +110,10 @@ def start():
         for name, error in kept["errors"].items():
             if name in form and name != "csrf_token":
                 form[name].errors = [error]
-        return _identity_page(form, status=400 if form.errors else 200,
+        form_error = msg(kept["form_error"]) if kept["form_error"] else None
+        return _identity_page(form, status=400 if form.errors or form_error else 200,
                               notice=msg(kept["notice"]) if kept["notice"] else None,
-                              focus_captcha=kept["focus_captcha"])
+                              focus_captcha=kept["focus_captcha"], form_error=form_error)
 
     form = IdentityForm()
     if request.form.get("action") == "new-captcha":  # « Nouvelle série »: nothing else is checked
@@ -159,6 +165,47 @@ def start():
         links.send_later(links.issue(user, quota, quota_key), delay=links.JOB_DELAY_SECONDS)
     state.set_outcome("mail_sent")
     return redirect(url_for(".mail_sent"), code=303)
+
+
+# --- A form refused before its view: expired (CSRF), or over the per-IP limit ------------------------
+
+#: The forms of the journey; their refusals too answer 303 to a GET. (The live check of step 5 is
+#: fetched by the page's script, not navigated to: it keeps its direct answers.)
+FORMS = ("recovery.start", "recovery.new_password")
+
+
+@bp.errorhandler(CSRFError)
+def _form_expired(error: CSRFError):
+    """A form posted without its valid CSRF token (left open too long, cookies cleared)."""
+    if request.endpoint == "recovery.start":  # the form again, what was typed kept, the message on top
+        state.keep_identity(request.form.get("nir", ""), request.form.get("birth_date", ""), {},
+                            form_error="csrf_recovery")
+        return redirect(url_for(".start"), code=303)
+    if request.endpoint == "recovery.new_password":
+        return _to("refused", kind="expired")
+    return render_template("errors/generic.html", title="Formulaire expiré", message=msg("csrf")), 400
+
+
+@bp.errorhandler(TooManyRequests)
+def _too_many(error: TooManyRequests):
+    """The per-IP limit of a form (:mod:`.ratelimit`); the CAPTCHA's images and sounds keep their 429."""
+    if request.method == "POST" and request.endpoint in FORMS:
+        limit = getattr(error, "limit", None)
+        retry_after = limit.limit.get_expiry() if limit is not None else 60
+        return _to("refused", kind="too_many", retry_after=int(retry_after))
+    return http_error_response(error)
+
+
+@bp.route("/refus")
+def refused():
+    """A form refused before it was read: « Trop de demandes » (429) or « Formulaire expiré » (400)."""
+    kept = state.outcome("refused")
+    if kept is None or kept.get("kind") not in ("too_many", "expired"):
+        return redirect(url_for(".start"), code=303)
+    if kept["kind"] == "too_many":
+        retry_after = str(max(1, int(kept.get("retry_after") or 60)))
+        return render_template("recovery/refused.html", kind="too_many", has_error=True), 429, {"Retry-After": retry_after}
+    return render_template("recovery/refused.html", kind="expired", has_error=True), 400
 
 
 # The pages a step 2 submission leads to: GETs that show the last submission's outcome (a reload
