@@ -30,6 +30,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app
 
 
@@ -140,8 +142,6 @@ def seal(purpose: str, text: str) -> str:
     For personal data a page must get back from the browser without showing it to
     anyone who reads the cookie (Flask's session is signed, not encrypted).
     """
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
     nonce = os.urandom(12)
     sealed = nonce + AESGCM(_derived_key(purpose)).encrypt(nonce, text.encode(), purpose.encode())
     return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode()
@@ -149,9 +149,6 @@ def seal(purpose: str, text: str) -> str:
 
 def unseal(purpose: str, sealed: str) -> str | None:
     """The text :func:`seal` sealed for ``purpose``; None if it was altered, or sealed for another purpose or key."""
-    from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
     try:
         raw = base64.urlsafe_b64decode(sealed + "=" * (-len(sealed) % 4))
         return AESGCM(_derived_key(purpose)).decrypt(raw[:12], raw[12:], purpose.encode()).decode()

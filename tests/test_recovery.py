@@ -204,6 +204,56 @@ def test_after_the_change_the_login_in_progress_is_offered(recovery, live_server
     assert result.status_code in (302, 303) and "code=" in result.headers["Location"]
 
 
+# --- Post/Redirect/Get (issue 11): what the GET shows, kept in the signed session -----------------------
+
+def session_of(app, response) -> dict:
+    """The Flask session a response set (its signed cookie), decoded as the server reads it."""
+    value = response.cookies.get(app.config["SESSION_COOKIE_NAME"])
+    assert value, "the response set no session cookie"
+    return app.session_interface.get_signing_serializer(app).loads(value)
+
+
+def test_step2_errors_are_shown_once_and_the_cookie_holds_the_typed_identity_sealed(recovery, make_user, app):
+    user = make_user()
+    r = recovery.ask(user.nir, birth_date="12051985", answer="FAUX")
+    assert r.posted.status_code == 303 and r.posted.headers["Location"] == START
+    assert r.status_code == 400 and 'aria-invalid="true"' in r.text and f'value="{user.nir}"' in r.text
+    assert "<title>Erreur : Mot de passe oublié" in r.text
+    kept = session_of(app, r.posted)
+    cookie = repr(kept)
+    assert user.nir not in cookie and "12051985" not in cookie and "1985" not in cookie
+    assert crypto.unseal("recovery-typed-identity", kept["rcv_identity"]["typed"]) == f"{user.nir}\n12051985"
+    assert crypto.unseal("another-purpose", kept["rcv_identity"]["typed"]) is None
+    # Shown once: the reload is the form afresh, with a new series.
+    again = recovery.browser.get(recovery.url + START, timeout=10)
+    assert again.status_code == 200 and "aria-invalid" not in again.text and user.nir not in again.text
+    assert "<title>Mot de passe oublié" in again.text and handle_of(again.text) != handle_of(r.text)
+
+
+def test_step5_keeps_the_link_opened_by_its_row_and_never_the_password(recovery, make_user, app):
+    user = make_user()
+    link = recovery.request_link(user)
+    page = recovery.open(link)
+    token = split_link(link)[1]
+    assert page.posted.headers["Location"] == "/mot-de-passe-oublie/nouveau/mot-de-passe"
+    assert token not in page.text  # the link's secret is neither in step 5's page
+    kept = session_of(app, page.posted)
+    assert kept["rcv_reset"] == resets(user.id)[0].id and token not in repr(kept)  # nor in the cookie
+    r = recovery.set_password(link, "Court-1", page=page)
+    assert r.status_code == 400 and "Court-1" not in repr(session_of(app, r.posted)) and "Court-1" not in r.text
+    # Another browser cannot use the row's id: the session is signed.
+    other = Browser()
+    forged = app.session_interface.get_signing_serializer(app).dumps({"rcv_reset": resets(user.id)[0].id})[:-2] + "xx"
+    other.cookies.set(app.config["SESSION_COOKIE_NAME"], forged)
+    assert other.get(recovery.url + "/mot-de-passe-oublie/nouveau/mot-de-passe", timeout=10).status_code == 400
+
+
+def test_outcome_pages_without_a_submission_lead_to_the_form(recovery):
+    for path in ("/envoi-impossible", "/demandes-bloquees", "/service-indisponible", "/refus", "/nouveau/enregistre"):
+        r = recovery.browser.get(recovery.url + START + path, allow_redirects=False, timeout=10)
+        assert r.status_code == 303 and r.headers["Location"] == START, path
+
+
 # --- No enumeration ------------------------------------------------------------------------------------
 
 def test_unknown_nir_or_wrong_birth_date_get_the_page_of_a_sent_mail(recovery, new_recovery, make_user, mailbox):
