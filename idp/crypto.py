@@ -30,6 +30,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app
 
 
@@ -132,3 +134,23 @@ def link_token(form) -> str:
     """The secret of a mail link, as a link page posts it: the ``token`` its script copied from the
     URL fragment, or, without JavaScript, the whole link pasted by the person (``link``)."""
     return form.get("token") or form.get("link", "").strip().partition("#")[2]
+
+
+def seal(purpose: str, text: str) -> str:
+    """``text`` encrypted and authenticated (AES-256-GCM under a per-purpose key), as base64url.
+
+    For personal data a page must get back from the browser without showing it to
+    anyone who reads the cookie (Flask's session is signed, not encrypted).
+    """
+    nonce = os.urandom(12)
+    sealed = nonce + AESGCM(_derived_key(purpose)).encrypt(nonce, text.encode(), purpose.encode())
+    return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode()
+
+
+def unseal(purpose: str, sealed: str) -> str | None:
+    """The text :func:`seal` sealed for ``purpose``; None if it was altered, or sealed for another purpose or key."""
+    try:
+        raw = base64.urlsafe_b64decode(sealed + "=" * (-len(sealed) % 4))
+        return AESGCM(_derived_key(purpose)).decrypt(raw[:12], raw[12:], purpose.encode()).decode()
+    except (InvalidTag, ValueError, TypeError):
+        return None

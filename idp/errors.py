@@ -142,6 +142,26 @@ def unavailable_response():
     return response
 
 
+def http_error_response(error: HTTPException):
+    """The answer to an HTTP error: a French page (JSON for API clients), with the error's headers.
+
+    The app's handler of every HTTPException; a blueprint that handles some of them
+    itself (the recovery pages turn a form's 429 into a 303) hands it the others.
+    """
+    if _wants_json():
+        code = "invalid_request" if error.code < 500 else "server_error"
+        response = jsonify(error=code, error_description=error.name)
+    else:
+        response = make_response(render_template("errors/http.html", error=error))
+    response.status_code = error.code
+    # Keep what the exception says beyond its body: ``Allow`` on a 405 (RFC 9110 §15.5.6),
+    # ``Retry-After``, ``WWW-Authenticate``...
+    for name, value in error.get_headers():
+        if name.lower() not in ("content-type", "content-length"):
+            response.headers[name] = value
+    return response
+
+
 def init_app(app) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error):
@@ -154,20 +174,7 @@ def init_app(app) -> None:
         if limit and request.content_length and request.content_length > limit:
             raise RequestEntityTooLarge()
 
-    @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException):
-        if _wants_json():
-            code = "invalid_request" if error.code < 500 else "server_error"
-            response = jsonify(error=code, error_description=error.name)
-        else:
-            response = make_response(render_template("errors/http.html", error=error))
-        response.status_code = error.code
-        # Keep what the exception says beyond its body: ``Allow`` on a 405 (RFC 9110 §15.5.6),
-        # ``Retry-After``, ``WWW-Authenticate``...
-        for name, value in error.get_headers():
-            if name.lower() not in ("content-type", "content-length"):
-                response.headers[name] = value
-        return response
+    app.register_error_handler(HTTPException, http_error_response)
 
     @app.errorhandler(sa_exc.SQLAlchemyError)
     def database_unavailable(error: sa_exc.SQLAlchemyError):

@@ -20,8 +20,12 @@ MESSAGES: dict[str, str] = {
     "code_format": "Le code de sécurité comporte exactement 6 chiffres.",
     # Forgotten password, step 2: identity and CAPTCHA
     "birth_date_required": "Saisissez votre date de naissance.",
-    "birth_date_invalid": "La date de naissance doit être une date passée au format JJ/MM/AAAA, "
-                          "par exemple 12/05/1985.",
+    "birth_date_format": "Saisissez la date de naissance au format JJ/MM/AAAA ou JJMMAAAA, par exemple "
+                         "12/05/1985 ou 12051985.",
+    "birth_date_impossible": "Cette date n'existe pas : vérifiez le jour (JJ, de 01 à 31 selon le mois) "
+                             "et le mois (MM, de 01 à 12), par exemple 12/05/1985.",
+    "birth_date_future": "La date de naissance ne peut pas être dans le futur : vérifiez l'année (AAAA).",
+    "birth_date_too_old": "La date de naissance ne peut pas être avant {oldest} : vérifiez l'année (AAAA).",
     "captcha_required": "Recopiez les caractères de l'image, ou ceux entendus avec le bouton "
                         "« Écouter les caractères ».",
     "captcha_wrong": "Les caractères saisis ne correspondent pas à la série proposée. "
@@ -44,6 +48,8 @@ MESSAGES: dict[str, str] = {
                                  "saisissez deux fois le même mot de passe.",
     # CSRF and expired forms
     "csrf": "Ce formulaire a expiré. Rechargez la page et recommencez.",
+    "csrf_recovery": "Ce formulaire a expiré : vérifiez les informations ci-dessous, recopiez la nouvelle série "
+                     "de caractères et envoyez-le de nouveau.",
     # The database is unavailable (idp/errors.py): 503 « Service momentanément indisponible »
     "unavailable_title": "Service momentanément indisponible",
     "unavailable": "Le service est momentanément indisponible. Votre demande n'a pas pu être traitée : "

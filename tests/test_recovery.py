@@ -96,7 +96,7 @@ def test_whole_journey_mail_link_new_password_confirmation_and_login(recovery, l
                                                                       browser, make_client):
     user = make_user()
     r = recovery.ask(user.nir)
-    assert r.status_code == 303 and r.headers["Location"] == SENT
+    assert r.posted.status_code == 303 and r.posted.headers["Location"] == SENT and r.status_code == 200
     page = browser.get(live_server.url + SENT, timeout=10)
     text = page_text(page.text)
     assert "Consultez votre messagerie" in text and "Renouveler mon mot de passe" in text
@@ -204,6 +204,56 @@ def test_after_the_change_the_login_in_progress_is_offered(recovery, live_server
     assert result.status_code in (302, 303) and "code=" in result.headers["Location"]
 
 
+# --- Post/Redirect/Get (issue 11): what the GET shows, kept in the signed session -----------------------
+
+def session_of(app, response) -> dict:
+    """The Flask session a response set (its signed cookie), decoded as the server reads it."""
+    value = response.cookies.get(app.config["SESSION_COOKIE_NAME"])
+    assert value, "the response set no session cookie"
+    return app.session_interface.get_signing_serializer(app).loads(value)
+
+
+def test_step2_errors_are_shown_once_and_the_cookie_holds_the_typed_identity_sealed(recovery, make_user, app):
+    user = make_user()
+    r = recovery.ask(user.nir, birth_date="12051985", answer="FAUX")
+    assert r.posted.status_code == 303 and r.posted.headers["Location"] == START
+    assert r.status_code == 400 and 'aria-invalid="true"' in r.text and f'value="{user.nir}"' in r.text
+    assert "<title>Erreur : Mot de passe oublié" in r.text
+    kept = session_of(app, r.posted)
+    cookie = repr(kept)
+    assert user.nir not in cookie and "12051985" not in cookie and "1985" not in cookie
+    assert crypto.unseal("recovery-typed-identity", kept["rcv_identity"]["typed"]) == f"{user.nir}\n12051985"
+    assert crypto.unseal("another-purpose", kept["rcv_identity"]["typed"]) is None
+    # Shown once: the reload is the form afresh, with a new series.
+    again = recovery.browser.get(recovery.url + START, timeout=10)
+    assert again.status_code == 200 and "aria-invalid" not in again.text and user.nir not in again.text
+    assert "<title>Mot de passe oublié" in again.text and handle_of(again.text) != handle_of(r.text)
+
+
+def test_step5_keeps_the_link_opened_by_its_row_and_never_the_password(recovery, make_user, app):
+    user = make_user()
+    link = recovery.request_link(user)
+    page = recovery.open(link)
+    token = split_link(link)[1]
+    assert page.posted.headers["Location"] == "/mot-de-passe-oublie/nouveau/mot-de-passe"
+    assert token not in page.text  # the link's secret is neither in step 5's page
+    kept = session_of(app, page.posted)
+    assert kept["rcv_reset"] == resets(user.id)[0].id and token not in repr(kept)  # nor in the cookie
+    r = recovery.set_password(link, "Court-1", page=page)
+    assert r.status_code == 400 and "Court-1" not in repr(session_of(app, r.posted)) and "Court-1" not in r.text
+    # Another browser cannot use the row's id: the session is signed.
+    other = Browser()
+    forged = app.session_interface.get_signing_serializer(app).dumps({"rcv_reset": resets(user.id)[0].id})[:-2] + "xx"
+    other.cookies.set(app.config["SESSION_COOKIE_NAME"], forged)
+    assert other.get(recovery.url + "/mot-de-passe-oublie/nouveau/mot-de-passe", timeout=10).status_code == 400
+
+
+def test_outcome_pages_without_a_submission_lead_to_the_form(recovery):
+    for path in ("/envoi-impossible", "/demandes-bloquees", "/service-indisponible", "/refus", "/nouveau/enregistre"):
+        r = recovery.browser.get(recovery.url + START + path, allow_redirects=False, timeout=10)
+        assert r.status_code == 303 and r.headers["Location"] == START, path
+
+
 # --- No enumeration ------------------------------------------------------------------------------------
 
 def test_unknown_nir_or_wrong_birth_date_get_the_page_of_a_sent_mail(recovery, new_recovery, make_user, mailbox):
@@ -213,9 +263,9 @@ def test_unknown_nir_or_wrong_birth_date_get_the_page_of_a_sent_mail(recovery, n
     unknown = new_recovery().ask(make_nir())
     wrong_date = new_recovery().ask(user.nir, birth_date="13/05/1985")
     for r in (unknown, wrong_date):
-        assert r.status_code == sent.status_code == 303
-        assert r.headers["Location"] == sent.headers["Location"] == SENT
-        assert r.text == sent.text
+        assert r.posted.status_code == sent.posted.status_code == 303
+        assert r.posted.headers["Location"] == sent.posted.headers["Location"] == SENT
+        assert r.posted.text == sent.posted.text and r.text == sent.text
     assert no_new_mail(mailbox, user.email, before=1)
     # The wrong birth date did not revoke the person's link.
     assert [r.revoked_at for r in resets(user.id)] == [None]
@@ -230,7 +280,7 @@ def test_case2_quota_is_counted_per_nir_typed_account_or_not(new_recovery, make_
     for nir in (user.nir, nobody):
         for _ in range(3):
             r = new_recovery().ask(nir)
-            assert r.status_code == 303
+            assert r.posted.headers["Location"] == SENT
         pages[nir] = new_recovery().ask(nir)
     for nir, r in pages.items():
         assert r.status_code == 429, page_text(r.text)[:300]
@@ -299,7 +349,8 @@ def test_an_older_link_cannot_be_used_even_if_its_row_was_not_revoked(recovery, 
     """A race between two requests left two live rows: the newest wins anyway (NOT EXISTS newer)."""
     user = make_user()
     first = recovery.request_link(user)
-    page = recovery.browser.get(first, timeout=10)
+    page = recovery.open(first)
+    assert page.status_code == 200
     new_recovery().request_link(user)
     move(update(PasswordReset).values(revoked_at=None))
     r = recovery.set_password(first, page=page)
@@ -363,14 +414,14 @@ def test_parallel_submissions_of_one_link_change_the_password_once(recovery, mak
     link = recovery.request_link(user)
     page = recovery.open(link)
     token = csrf_token(page.text)
-    page_url, link_token = split_link(link)
-    cookies = recovery.browser.cookies.get_dict()
+    page_url = split_link(link)[0]
+    cookies = recovery.browser.cookies.get_dict()  # the session holds the link opened: each POST follows its 303
     results: list[int] = []
     barrier = threading.Barrier(8)
 
     def submit(i: int) -> None:
         barrier.wait()
-        r = requests.post(page_url, data={"csrf_token": token, "token": link_token, "password": f"Parallele-{i}-Essai",
+        r = requests.post(page_url, data={"csrf_token": token, "password": f"Parallele-{i}-Essai",
                                       "confirm": f"Parallele-{i}-Essai"}, cookies=cookies, timeout=30)
         results.append(r.status_code)
 
@@ -451,9 +502,7 @@ def test_a_different_confirmation_is_refused(recovery, make_user):
 def test_missing_or_oversized_password_fields(recovery, make_user, data, message):
     user = make_user()
     link = recovery.request_link(user)
-    page = recovery.open(link)
-    page_url, token = split_link(link)
-    r = recovery.browser.post(page_url, data={"csrf_token": csrf_token(page.text), "token": token, **data}, timeout=10)
+    r = recovery.post_password(recovery.open(link), **data)
     assert r.status_code == 400 and message in alert_text(r.text)
     assert resets(user.id)[0].used_at is None
 
@@ -462,9 +511,9 @@ def test_the_new_password_form_needs_its_csrf_token(recovery, make_user):
     user = make_user()
     link = recovery.request_link(user)
     recovery.open(link)
-    page_url, token = split_link(link)
-    r = recovery.browser.post(page_url, data={"token": token, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD},
-                              timeout=10)
+    page_url = split_link(link)[0]
+    r = recovery.browser.post(page_url, data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD}, timeout=10)
+    assert [h.status_code for h in r.history] == [303]
     assert r.status_code == 400 and "Ce formulaire a expiré" in page_text(r.text)
     assert resets(user.id)[0].used_at is None
     assert crypto.verify_password(user_row(user.id).password_hash, PASSWORD)
@@ -474,15 +523,14 @@ def test_the_live_check_tells_the_rules_the_page_cannot_check(recovery, make_use
     user = make_user()
     link = recovery.request_link(user)
     page = recovery.open(link)
-    page_url, token = split_link(link)
-    url = page_url + "/verifier"
+    url = split_link(link)[0] + "/verifier"  # for the link this browser opened (kept in its session)
     ask = lambda password, **kw: recovery.browser.post(  # noqa: E731
-        url, data={"csrf_token": csrf_token(page.text), "token": token, "password": password, **kw}, timeout=10)
+        url, data={"csrf_token": csrf_token(page.text), "password": password, **kw}, timeout=10)
     assert ask(f"Abc-{user.nir}").json() == {"broken": ["password_rule_nir"]}
     assert ask("Abc-12.05.1985").json() == {"broken": ["password_rule_birth_date"]}
     assert ask(NEW_PASSWORD).json() == {"broken": []}
     assert ask("x" * 300).status_code == 400
-    no_csrf = recovery.browser.post(url, data={"token": token, "password": "x"}, timeout=10)
+    no_csrf = recovery.browser.post(url, data={"password": "x"}, timeout=10)
     assert no_csrf.status_code == 400
     assert resets(user.id)[0].used_at is None  # checking consumes nothing
     recovery.set_password(link)
@@ -496,9 +544,14 @@ def test_the_live_check_tells_the_rules_the_page_cannot_check(recovery, make_use
     ("185057800608492", BORN, "Le numéro de sécurité sociale comporte 15 caractères"),  # wrong key
     ("12345", BORN, "Le numéro de sécurité sociale comporte 15 caractères"),
     ("{nir}", "", "Saisissez votre date de naissance."),
-    ("{nir}", "31/02/1985", "La date de naissance doit être une date passée au format JJ/MM/AAAA"),
-    ("{nir}", "12/05/2999", "La date de naissance doit être une date passée au format JJ/MM/AAAA"),
-    ("{nir}", "douze mai", "La date de naissance doit être une date passée au format JJ/MM/AAAA"),
+    # Step 2's birth date (issue 11): an impossible date, a future one, a wrong form each say what to check.
+    ("{nir}", "31/02/1985", "Cette date n'existe pas : vérifiez le jour (JJ, de 01 à 31 selon le mois) et le mois"),
+    ("{nir}", "12/13/1985", "Cette date n'existe pas : vérifiez le jour (JJ, de 01 à 31 selon le mois) et le mois"),
+    ("{nir}", "00051985", "Cette date n'existe pas"),
+    ("{nir}", "12/05/2999", "La date de naissance ne peut pas être dans le futur : vérifiez l'année (AAAA)."),
+    ("{nir}", "12/05/1885", "La date de naissance ne peut pas être avant 1890 : vérifiez l'année (AAAA)."),
+    ("{nir}", "douze mai", "Saisissez la date de naissance au format JJ/MM/AAAA ou JJMMAAAA, par exemple 12/05/1985"),
+    ("{nir}", "1205198", "Saisissez la date de naissance au format JJ/MM/AAAA ou JJMMAAAA"),
     ("1" * 5000, BORN, "Ce champ est trop long."),
     ("{nir}", "1" * 5000, "Ce champ est trop long."),
 ])
@@ -516,7 +569,7 @@ def test_birth_date_in_other_written_forms_is_accepted(recovery, new_recovery, m
     user = make_user()
     for written in ("12-05-1985", "12.05.1985", "12051985", "1985-05-12", " 12 / 05 / 1985 "):
         r = new_recovery().ask(user.nir, birth_date=written)
-        assert r.status_code == 303, (written, alert_text(r.text))
+        assert r.posted.headers["Location"] == SENT, (written, alert_text(r.text))
         move(update(Limit).values(count=0))
 
 
@@ -532,7 +585,9 @@ def test_step2_needs_its_csrf_token(recovery, make_user, mailbox):
     recovery.start()
     r = recovery.browser.post(recovery.url + START, data={"nir": user.nir, "birth_date": BORN, "captcha": ANSWER,
                                                           "captcha_handle": recovery.handle}, timeout=10)
-    assert r.status_code == 400 and "Ce formulaire a expiré" in page_text(r.text)
+    assert [h.status_code for h in r.history] == [303] and r.url == recovery.url + START  # back to the form
+    assert r.status_code == 400 and "Ce formulaire a expiré" in alert_text(r.text)
+    assert f'value="{user.nir}"' in r.text  # what was typed is kept
     assert captcha.live(recovery.handle)  # the series was not even consumed
     assert resets(user.id) == [] and no_new_mail(mailbox, user.email, wait=0.2)
 
@@ -548,7 +603,7 @@ def test_a_wrong_answer_gives_a_new_series_and_the_person_can_try_again(recovery
     assert "Les caractères saisis ne correspondent pas à la série proposée" in alert_text(r.text)
     assert handle_of(r.text) != old and not captcha.live(old)
     assert f'value="{user.nir}"' in r.text  # what was typed is kept (the CAPTCHA answer is not)
-    assert recovery.ask(user.nir).status_code == 303
+    assert recovery.ask(user.nir).posted.headers["Location"] == SENT
 
 
 def test_a_missing_answer_is_asked_for(recovery, make_user):
@@ -562,7 +617,7 @@ def test_a_replayed_series_is_refused(recovery, new_recovery, make_user):
     user = make_user()
     recovery.start()
     used = recovery.handle
-    assert recovery.ask(user.nir).status_code == 303
+    assert recovery.ask(user.nir).posted.headers["Location"] == SENT
     other = new_recovery()
     other.start()
     r = other.ask(user.nir, handle=used)
@@ -576,7 +631,7 @@ def test_an_expired_series_is_refused(recovery, make_user):
     move(update(CaptchaChallenge).values(expires_at=utcnow() - timedelta(seconds=1)))
     r = recovery.ask(user.nir)
     assert r.status_code == 400 and "La série de caractères n'est plus valable" in alert_text(r.text)
-    assert recovery.ask(user.nir).status_code == 303  # the new series works
+    assert recovery.ask(user.nir).posted.headers["Location"] == SENT  # the new series works
 
 
 def test_a_series_lives_five_minutes(recovery):
@@ -595,9 +650,11 @@ def test_an_unknown_or_missing_handle_is_refused(recovery, make_user):
 def test_new_series_button_replaces_the_series_and_keeps_what_was_typed(recovery):
     recovery.start()
     old = recovery.handle
-    r = recovery.browser.submit(recovery.url + START, recovery.page.text,
-                                {"action": "new-captcha", "captcha_handle": old, "nir": "185057800608491",
-                                 "birth_date": BORN})
+    posted = recovery.browser.submit(recovery.url + START, recovery.page.text,
+                                     {"action": "new-captcha", "captcha_handle": old, "nir": "185057800608491",
+                                      "birth_date": BORN})
+    assert posted.status_code == 303 and posted.headers["Location"] == START  # what was typed: not in the URL
+    r = recovery.browser.get(recovery.url + START, timeout=10)
     assert r.status_code == 200
     assert "Une nouvelle série de caractères est affichée." in page_text(r.text)
     assert handle_of(r.text) != old and not captcha.live(old)
@@ -642,7 +699,7 @@ class TestRealSeries:
         stored = " ".join(str(getattr(row, c.name)) for c in CaptchaChallenge.__table__.columns)
         assert series not in stored and recovery.handle not in stored
         r = recovery.ask(user.nir, answer=series.lower()[:3] + " " + series[3:])
-        assert r.status_code == 303
+        assert r.posted.headers["Location"] == SENT
 
     def test_the_answer_of_another_series_is_wrong(self, recovery, new_recovery, make_user):
         user = make_user()
@@ -718,8 +775,10 @@ class TestRateLimits:
         user = make_user()
         assert recovery.ask(user.nir, answer="FAUX").status_code == 400
         assert recovery.ask(user.nir, answer="FAUX").status_code == 400
-        r = recovery.ask(user.nir)
-        assert r.status_code == 429 and "Trop de demandes" in page_text(r.text)
+        r = recovery.ask(user.nir)  # refused too with a 303, to a page that says so
+        assert r.status_code == 429 and "Trop de demandes" in page_text(r.text) and "Retry-After" in r.headers
+        assert r.posted.headers["Location"] == START + "/refus"
+        assert "<title>Erreur : Trop de demandes" in r.text
         assert resets(user.id) == []
 
 

@@ -19,27 +19,41 @@ _COMPACT = re.compile(r"^(\d{2})(\d{2})(\d{4})$")  # JJMMAAAA
 OLDEST_YEAR = 1890
 
 
-def parse_birth_date(raw: str | None) -> date | None:
-    """A birth date typed JJ/MM/AAAA (or with -, . or spaces, or JJMMAAAA, or AAAA-MM-JJ); None if not a past date."""
+def _read_birth_date(raw: str | None) -> tuple[date | None, str | None]:
+    """A birth date as typed → (the date, None) or (None, the key of the message that says what is wrong).
+
+    Written JJ/MM/AAAA (or with -, . or spaces), JJMMAAAA (digits only, what a phone's
+    numeric keypad can type), or AAAA-MM-JJ (what a browser's autofill may give).
+    """
     raw = (raw or "").strip()
     if len(raw) > 32:
-        return None
+        return None, "birth_date_format"
     if m := _DMY.match(raw) or _COMPACT.match(raw):
         day, month, year = (int(g) for g in m.groups())
     elif m := _YMD.match(raw):
         year, month, day = (int(g) for g in m.groups())
     else:
-        return None
+        return None, "birth_date_format"
     try:
         born = date(year, month, day)
     except ValueError:
-        return None
-    return born if OLDEST_YEAR <= born.year and born <= date.today() else None
+        return None, "birth_date_impossible"  # 31/02, 12/13, 00/05…
+    if born > date.today():
+        return None, "birth_date_future"
+    if born.year < OLDEST_YEAR:
+        return None, "birth_date_too_old"
+    return born, None
+
+
+def parse_birth_date(raw: str | None) -> date | None:
+    """The birth date typed, or None if it is not a possible, past date (see :func:`_read_birth_date`)."""
+    return _read_birth_date(raw)[0]
 
 
 def valid_birth_date(form, field) -> None:
-    if parse_birth_date(field.data) is None:
-        raise ValidationError(msg("birth_date_invalid"))
+    problem = _read_birth_date(field.data)[1]
+    if problem:
+        raise ValidationError(msg(problem).format(oldest=OLDEST_YEAR))
 
 
 class IdentityForm(FlaskForm):

@@ -166,14 +166,19 @@ def find_live(token: str) -> PasswordReset | None:
     if not token or len(token) > MAX_TOKEN_LENGTH:
         return None
     return db.session.scalar(
-        select(PasswordReset).where(
-            PasswordReset.token_hash == crypto.keyed_hash(PURPOSE, token),
-            PasswordReset.used_at.is_(None),
-            PasswordReset.revoked_at.is_(None),
-            PasswordReset.expires_at > utcnow(),
-            ~_newer(),
-        )
+        select(PasswordReset).where(PasswordReset.token_hash == crypto.keyed_hash(PURPOSE, token), *_live())
     )
+
+
+def find_live_by_id(reset_id: int) -> PasswordReset | None:
+    """The link of row ``reset_id`` (kept in the signed session once its token was posted) if still usable."""
+    return db.session.scalar(select(PasswordReset).where(PasswordReset.id == reset_id, *_live()))
+
+
+def _live() -> tuple:
+    """Not used, not revoked, not expired, the newest of its account."""
+    return (PasswordReset.used_at.is_(None), PasswordReset.revoked_at.is_(None),
+            PasswordReset.expires_at > utcnow(), ~_newer())
 
 
 def consume(reset: PasswordReset) -> bool:

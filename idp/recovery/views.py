@@ -1,11 +1,21 @@
 """The pages of the forgotten-password journey (seed ameli-forgot-password).
 
-====================================  =======================================================
-``/mot-de-passe-oublie``               step 2: NIR, birth date, CAPTCHA, « Recevoir le mail »
-``/mot-de-passe-oublie/mail-envoye``   step 3: open your mailbox (also when nothing matched)
-``/mot-de-passe-oublie/aide``          « Je n'ai pas reçu le mail »
-``/mot-de-passe-oublie/nouveau#<t>``   steps 4-6: the link of the mail, the new password
-====================================  =======================================================
+==============================================  ===========================================================
+``/mot-de-passe-oublie``                         step 2: NIR, birth date, CAPTCHA, « Recevoir le mail »
+``/mot-de-passe-oublie/mail-envoye``             step 3: open your mailbox (also when nothing matched)
+``/mot-de-passe-oublie/envoi-impossible``        step 3bis, case 1: no validated email address
+``/mot-de-passe-oublie/demandes-bloquees``       case 2: too many mails asked for
+``/mot-de-passe-oublie/service-indisponible``    the mail server does not answer
+``/mot-de-passe-oublie/aide``                    « Je n'ai pas reçu le mail »
+``/mot-de-passe-oublie/nouveau#<t>``             step 4: the link of the mail (its script posts the token)
+``/mot-de-passe-oublie/nouveau/mot-de-passe``    step 5: the new password
+``/mot-de-passe-oublie/nouveau/enregistre``      step 6: the new password is saved
+``/mot-de-passe-oublie/lien-invalide``           the link is expired, used or replaced
+==============================================  ===========================================================
+
+Every POST answers 303 to one of these GETs (Post/Redirect/Get): back and reload
+never post a form again. What the GET shows (errors, outcome, the link opened)
+is kept in the signed session by :mod:`.state`, never in a URL.
 
 No page says whether an account exists: a NIR and birth date that match no
 account lead to the page of a sent mail, after the same database work; mails
@@ -15,18 +25,24 @@ submission of step 2 is counted per NIR typed (case 2), account or not.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import TooManyRequests
 from sqlalchemy import select
 
 from .. import audit, crypto, limits, mail, nir
 from ..extensions import db
 from ..login import flow as login_flows
 from ..login import policy
+from ..errors import http_error_response
 from ..mail import MailError
 from ..messages import msg
 from ..models import User
-from . import captcha, links, password_policy
+from ..models.recovery import PasswordReset
+from . import captcha, links, password_policy, state
 from .forms import IdentityForm, NewPasswordForm
 from .policy import reset_mail_quota
 
@@ -38,9 +54,17 @@ def _login_url() -> str | None:
     return url_for("login.step") if login_flows.current() is not None else None
 
 
+@bp.context_processor
+def _way_back() -> dict:
+    """Every page of the journey offers a way back (templates/recovery/_back.html): to the login in
+    progress and its partner site, or, without one, to the partner site's button."""
+    return {"login_url": _login_url()}
+
+
 # --- Step 2 ---------------------------------------------------------------------------------------
 
-def _identity_page(form: IdentityForm, status: int = 200, notice: str | None = None, focus_captcha: bool = False):
+def _identity_page(form: IdentityForm, status: int = 200, notice: str | None = None, focus_captcha: bool = False,
+                   form_error: str | None = None):
     """The step 2 page, always with a new CAPTCHA series."""
     handle = captcha.issue()
     form.captcha_handle.data = handle
@@ -55,32 +79,60 @@ def _identity_page(form: IdentityForm, status: int = 200, notice: str | None = N
         image_size=captcha.IMAGE_SIZE,
         notice=notice,
         focus_captcha=focus_captcha,
-        login_url=_login_url(),
+        form_error=form_error,
+        has_error=bool(form.errors or form_error),
     ), status
+
+
+def _field_errors(form) -> dict[str, str]:
+    return {f.name: str(f.errors[0]) for f in form if f.errors and f.type != "CSRFTokenField"}
+
+
+def _back_to_start(form: IdentityForm, errors: dict[str, str], notice: str | None = None,
+                   focus_captcha: bool = False):
+    """PRG: what was posted, with its errors, for the GET of step 2 (:mod:`.state`)."""
+    state.keep_identity(form.nir.data, form.birth_date.data, errors, notice=notice, focus_captcha=focus_captcha)
+    return redirect(url_for(".start"), code=303)
+
+
+def _to(page: str, **details):
+    state.set_outcome(page, **details)
+    return redirect(url_for(f".{page}"), code=303)
 
 
 @bp.route("", methods=["GET", "POST"])
 def start():
-    form = IdentityForm()
     if request.method == "GET":
-        return _identity_page(form)
+        kept = state.take_identity()
+        if kept is None:
+            return _identity_page(IdentityForm(formdata=None))
+        form = IdentityForm(formdata=None, data={"nir": kept["nir"], "birth_date": kept["birth_date"]})
+        for name, error in kept["errors"].items():
+            if name in form and name != "csrf_token":
+                form[name].errors = [error]
+        form_error = msg(kept["form_error"]) if kept["form_error"] else None
+        return _identity_page(form, status=400 if form.errors or form_error else 200,
+                              notice=msg(kept["notice"]) if kept["notice"] else None,
+                              focus_captcha=kept["focus_captcha"], form_error=form_error)
+
+    form = IdentityForm()
     if request.form.get("action") == "new-captcha":  # « Nouvelle série »: nothing else is checked
         captcha.discard(form.captcha_handle.data)
-        return _identity_page(form, notice=msg("captcha_new"), focus_captcha=True)
+        return _back_to_start(form, {}, notice="captcha_new", focus_captcha=True)
 
     outcome = captcha.check(form.captcha_handle.data, form.captcha.data)  # consumed, right or wrong
     valid = form.validate()
     if outcome is not captcha.Check.OK and not form.captcha.errors:
         form.captcha.errors = [msg(outcome.value).format(minutes=captcha.lifetime_minutes())]
     if not valid or outcome is not captcha.Check.OK:
-        return _identity_page(form, status=400, focus_captcha=valid)
+        return _back_to_start(form, _field_errors(form), focus_captcha=valid)
 
     # A mail-server outage is told before anything is counted, account or not (no quota charged).
     try:
         mail.check_transport()
     except MailError as exc:
         current_app.logger.warning("Reset link request refused, mail transport down: %s", exc)
-        return render_template("recovery/mail_failed.html", login_url=_login_url()), 503, MailError.headers()
+        return _to("mail_failed")
 
     # The same statements whether the NIR and birth date match an account or not: the
     # reservation in the quota (case 2, counted per NIR typed) and the lookup. The link is
@@ -96,15 +148,14 @@ def start():
             audit.record("quota_blocked", nir=form.nir.data, case=2,
                          detail={"kind": "reset_mail", "until": attempt.locked_until.isoformat() + "Z"})
         db.session.commit()
-        return render_template("recovery/case2_quota.html", until=attempt.locked_until, login_url=_login_url()), 429
+        return _to("case2_quota", until=attempt.locked_until.isoformat())
 
     user = db.session.scalar(select(User).where(User.nir == nir.normalize(form.nir.data)))
     matched = user is not None and user.birth_date == form.born
     if matched and not (user.email and user.email_verified):  # case 1
         audit.record("password_reset_refused", user_id=user.id, case=1)
         db.session.commit()
-        return render_template("recovery/case1_no_email.html", has_email=bool(user.email),
-                               login_url=_login_url()), 403
+        return _to("case1_no_email", has_email=bool(user.email))
     # No account, or a birth date that does not match: the person typed is kept by the NIR's hash.
     audit.record("password_reset_requested", user_id=user.id if matched else None,
                  nir=None if matched else form.nir.data, detail={"matched": matched})
@@ -112,7 +163,83 @@ def start():
     if matched:
         # Started a moment later, once the answer has left: the mail job's work shares no time with it.
         links.send_later(links.issue(user, quota, quota_key), delay=links.JOB_DELAY_SECONDS)
+    state.set_outcome("mail_sent")
     return redirect(url_for(".mail_sent"), code=303)
+
+
+# --- A form refused before its view: expired (CSRF), or over the per-IP limit ------------------------
+
+#: The forms of the journey; their refusals too answer 303 to a GET. (The live check of step 5 is
+#: fetched by the page's script, not navigated to: it keeps its direct answers.)
+FORMS = ("recovery.start", "recovery.new_password")
+
+
+@bp.errorhandler(CSRFError)
+def _form_expired(error: CSRFError):
+    """A form posted without its valid CSRF token (left open too long, cookies cleared)."""
+    if request.endpoint == "recovery.start":  # the form again, what was typed kept, the message on top
+        state.keep_identity(request.form.get("nir", ""), request.form.get("birth_date", ""), {},
+                            form_error="csrf_recovery")
+        return redirect(url_for(".start"), code=303)
+    if request.endpoint == "recovery.new_password":
+        return _to("refused", kind="expired")
+    return render_template("errors/generic.html", title="Formulaire expiré", message=msg("csrf")), 400
+
+
+@bp.errorhandler(TooManyRequests)
+def _too_many(error: TooManyRequests):
+    """The per-IP limit of a form (:mod:`.ratelimit`); the CAPTCHA's images and sounds keep their 429."""
+    if request.method == "POST" and request.endpoint in FORMS:
+        limit = getattr(error, "limit", None)
+        retry_after = limit.limit.get_expiry() if limit is not None else 60
+        return _to("refused", kind="too_many", retry_after=int(retry_after))
+    return http_error_response(error)
+
+
+@bp.route("/refus")
+def refused():
+    """A form refused before it was read: « Trop de demandes » (429) or « Formulaire expiré » (400)."""
+    kept = state.outcome("refused")
+    if kept is None or kept.get("kind") not in ("too_many", "expired"):
+        return redirect(url_for(".start"), code=303)
+    if kept["kind"] == "too_many":
+        retry_after = str(max(1, int(kept.get("retry_after") or 60)))
+        return render_template("recovery/refused.html", kind="too_many", has_error=True), 429, {"Retry-After": retry_after}
+    return render_template("recovery/refused.html", kind="expired", has_error=True), 400
+
+
+# The pages a step 2 submission leads to: GETs that show the last submission's outcome (a reload
+# shows it again); without one (typed by hand, or another submission since), the form.
+
+@bp.route("/envoi-impossible")
+def case1_no_email():
+    """Case 1 (step 3bis): no validated email address, no mail can be sent."""
+    kept = state.outcome("case1_no_email")
+    if kept is None:
+        return redirect(url_for(".start"), code=303)
+    return render_template("recovery/case1_no_email.html", has_email=bool(kept.get("has_email")),
+                           has_error=True), 403
+
+
+@bp.route("/demandes-bloquees")
+def case2_quota():
+    """Case 2: too many mails asked for; the service is blocked for this NIR until a given time."""
+    kept = state.outcome("case2_quota")
+    try:
+        until = datetime.fromisoformat(kept["until"]) if kept else None
+    except (KeyError, TypeError, ValueError):
+        until = None
+    if until is None:
+        return redirect(url_for(".start"), code=303)
+    return render_template("recovery/case2_quota.html", until=until, has_error=True), 429
+
+
+@bp.route("/service-indisponible")
+def mail_failed():
+    """The mail server does not answer: nothing was counted."""
+    if state.outcome("mail_failed") is None:
+        return redirect(url_for(".start"), code=303)
+    return render_template("recovery/mail_failed.html", has_error=True), 503, MailError.headers()
 
 
 @bp.route("/captcha/<handle>/image.png")
@@ -135,6 +262,7 @@ def captcha_audio(handle: str):
 
 @bp.route("/mail-envoye")
 def mail_sent():
+    """Step 3, for every submission that passed the form (account or not)."""
     return render_template("recovery/mail_sent.html", link_minutes=links.lifetime_minutes())
 
 
@@ -163,20 +291,25 @@ def _broken(user: User, password: str) -> list[str]:
 
 
 def _invalid_link():
-    return render_template("recovery/link_invalid.html", link_minutes=links.lifetime_minutes(),
-                           login_url=_login_url()), 400
+    return redirect(url_for(".link_invalid"), code=303)
 
 
-def _password_page(form: NewPasswordForm, token: str, broken: list[str] | None = None, status: int = 200):
+def _live_reset() -> PasswordReset | None:
+    """The link this browser opened (step 4), if it can still be used."""
+    reset_id = state.reset_id()
+    return links.find_live_by_id(reset_id) if reset_id is not None else None
+
+
+def _password_page(form: NewPasswordForm, broken: list[str] | None = None, status: int = 200):
     return render_template(
         "recovery/new_password.html",
         form=form,
-        token=token,
         rules=_rules(broken),
         specials=password_policy.SPECIALS,
         min_length=current_app.config["IDP_PASSWORD_MIN_LENGTH"],
         max_length=current_app.config["IDP_PASSWORD_MAX_LENGTH"],
         check_url=url_for(".check_password"),
+        has_error=bool(form.errors),
     ), status
 
 
@@ -191,19 +324,30 @@ def open_link():
     return render_template("recovery/link_open.html", form=FlaskForm())
 
 
+@bp.route("/lien-invalide")
+def link_invalid():
+    """The link is expired, used, replaced by a newer one, or was never one."""
+    return render_template("recovery/link_invalid.html", link_minutes=links.lifetime_minutes(), has_error=True), 400
+
+
 @bp.route("/nouveau", methods=["POST"])
 def new_password():
-    """Steps 5 and 6: the page of the new password (``action=open``), then the password itself."""
-    token = crypto.link_token(request.form)
-    reset = links.find_live(token)
+    """Step 4's link posted (``action=open``), then step 5's new password; each answers 303 (:mod:`.state`)."""
+    if request.form.get("action") == "open":  # the link's page opened: consumes nothing
+        reset = links.find_live(crypto.link_token(request.form))
+        if reset is None:
+            return _invalid_link()
+        state.keep_reset(reset.id)
+        return redirect(url_for(".password_page"), code=303)
+
+    reset = _live_reset()
     if reset is None:
         return _invalid_link()
     user = db.session.get(User, reset.user_id)
-    if request.form.get("action") == "open":  # the link's page opened: consumes nothing
-        return _password_page(NewPasswordForm(formdata=None), token)
     form = NewPasswordForm()
     if not form.validate():
-        return _password_page(form, token, status=400)
+        state.keep_password_errors(_field_errors(form), None)
+        return redirect(url_for(".password_page"), code=303)
     password = form.password.data
     broken = _broken(user, password)
     if broken:
@@ -213,11 +357,11 @@ def new_password():
         if bad:
             shown = ", ".join("espace" if c == " " else f"« {c} »" for c in bad[:10])
             error += " " + msg("password_disallowed_characters").format(chars=shown)
-        form.password.errors = [error]
-        return _password_page(form, token, broken=broken, status=400)
+        state.keep_password_errors({"password": error}, broken)
+        return redirect(url_for(".password_page"), code=303)
     if not crypto.equals(password, form.confirm.data):
-        form.confirm.errors = [msg("password_confirm_mismatch")]
-        return _password_page(form, token, status=400)
+        state.keep_password_errors({"confirm": msg("password_confirm_mismatch")}, None)
+        return redirect(url_for(".password_page"), code=303)
 
     password_hash = crypto.hash_password(password)  # before the transaction: Argon2 takes time
     if not links.consume(reset):  # a double submit, or a newer link sent meanwhile
@@ -229,7 +373,30 @@ def new_password():
     job = links.changed_mail(user, changed_at)
     if job is not None:
         links.send_later(job)
-    return render_template("recovery/done.html", login_url=_login_url())
+    state.forget_reset()
+    return _to("done")
+
+
+@bp.route("/nouveau/mot-de-passe")
+def password_page():
+    """Step 5: « Je choisis un nouveau mot de passe », for the link this browser opened, errors included."""
+    if _live_reset() is None:
+        state.forget_reset()
+        return _invalid_link()
+    errors, broken = state.take_password_errors()
+    form = NewPasswordForm(formdata=None)
+    for name, error in errors.items():
+        if name in form and name != "csrf_token":
+            form[name].errors = [error]
+    return _password_page(form, broken=broken, status=400 if form.errors else 200)
+
+
+@bp.route("/nouveau/enregistre")
+def done():
+    """Step 6: the new password is saved (a reload shows it again)."""
+    if state.outcome("done") is None:
+        return redirect(url_for(".start"), code=303)
+    return render_template("recovery/done.html")
 
 
 @bp.route("/nouveau/verifier", methods=["POST"])
@@ -239,7 +406,7 @@ def check_password():
     The NIR and the birth date stay on the server: the page only learns whether
     the password contains them.
     """
-    reset = links.find_live(request.form.get("token", ""))
+    reset = _live_reset()
     if reset is None:
         return jsonify(error="link"), 404
     password = request.form.get("password", "")
