@@ -57,7 +57,8 @@ EVENTS: dict[str, str] = {
                 "detail: kind, until.",
     "lock_lifted": "A lock in force was lifted (administrator). detail: kind.",
     "quota_blocked": "A quota was passed and blocks for a while: codes (login case 3) or reset mails "
-                     "(forgotten password case 2). detail: kind, until.",
+                     "(forgotten password case 2), e-mail change links (security space, kind email_change). "
+                     "detail: kind, until.",
     "password_reset_requested": "Forgotten password step 2 accepted (user set when the NIR and birth date "
                                 "match an account; the link is mailed then).",
     "password_reset_refused": "Forgotten password refused: case 1 (no validated e-mail), case 2 (quota).",

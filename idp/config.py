@@ -165,6 +165,14 @@ SETTINGS: list[Setting] = [
             "logins and security events, days (issue 12: 30).", int),
     Setting("ACCOUNT_ACTIVITY_MAX_ROWS", 200, "Security space: most events « Activité récente » lists (the newest).",
             int),
+    Setting("ACCOUNT_EMAIL_CHANGE_QUOTA", 3, "Security space: validation links for a new e-mail address one person "
+            "may ask for within ACCOUNT_EMAIL_CHANGE_QUOTA_WINDOW; one more blocks the requests for "
+            "ACCOUNT_EMAIL_CHANGE_QUOTA_BLOCK (a separate count from the login's codes: it never blocks a login).",
+            int),
+    Setting("ACCOUNT_EMAIL_CHANGE_QUOTA_WINDOW", 3600, "Window over which e-mail change links are counted, seconds.",
+            int),
+    Setting("ACCOUNT_EMAIL_CHANGE_QUOTA_BLOCK", 3600, "Block of the e-mail change requests once the quota is passed, "
+            "seconds.", int),
     Setting("ACCOUNT_EMAIL_CHANGE_LIFETIME", 86400, "Security space: lifetime of the link that validates a new "
             "e-mail address, seconds (single use; like the case 1 validation link).", int),
     # --- Forgotten password (seed ameli-forgot-password) -------------------------------

@@ -519,3 +519,54 @@ def test_parallel_wrong_current_passwords_on_several_workers_are_checked_no_more
     assert sorted(refused, key=str) == sorted([(4, None)] * (limit - 1) + [(6, None)] + [(6, True)] * (20 - limit),
                                               key=str)
     assert events(user, "password_changed") == []
+
+
+def test_email_change_links_are_limited_per_person_and_the_block_is_said(space, browser, user, mailbox, app):
+    page = enter(space, browser, user, path="/adresse-mail")
+    quota = app.config["IDP_ACCOUNT_EMAIL_CHANGE_QUOTA"]
+    for i in range(quota + 1):
+        post(space, browser, page, SPACE + "/adresse-mail", {"email": f"essai{i}@exemple.fr"})
+        page = browser.get(space + SPACE + "/adresse-mail", timeout=10)
+    assert 'data-error="email_quota"' in page.text and "<title>Erreur :" in page.text
+    assert len(events(user, "email_change_requested")) == quota
+    [blocked] = events(user, "quota_blocked")
+    assert blocked.detail["kind"] == "email_change"
+    assert mailbox.to(f"essai{quota}@exemple.fr") == []
+    # A separate count: the login's codes are not blocked by it.
+    other = Browser(mailbox)
+    enter(space, other, user)
+
+
+def test_parallel_email_change_requests_on_several_workers_send_no_more_links_than_the_quota(served, user, app,
+                                                                                            mailbox):
+    browser = Browser(mailbox)
+    enter(served.url, browser, user, path="/adresse-mail")
+    page = browser.get(served.url + SPACE + "/adresse-mail", timeout=10)
+    from login_pages import race
+
+    posts = []
+    for i in range(12):
+        b = Browser(mailbox)
+        b.cookies.update(browser.cookies)
+        posts.append((b, served.url + SPACE + "/adresse-mail",
+                      {"csrf_token": csrf_token(page.text), "email": f"course{i}@exemple.fr"}))
+    responses = race(posts)
+    assert all(r.status_code == 303 for r in responses), [r.status_code for r in responses]
+    quota = app.config["IDP_ACCOUNT_EMAIL_CHANGE_QUOTA"]
+    assert len(events(user, "email_change_requested")) == quota
+    assert sum(len(mailbox.to(f"course{i}@exemple.fr")) for i in range(12)) == quota
+    assert len(events(user, "quota_blocked")) == 1
+
+
+def test_only_the_newest_email_change_link_works(space, browser, user, mailbox):
+    page = enter(space, browser, user, path="/adresse-mail")
+    post(space, browser, page, SPACE + "/adresse-mail", {"email": "premiere@exemple.fr"})
+    first = re.search(r"valider#(\S+)", mailbox.wait_for("premiere@exemple.fr").text_body()).group(1)
+    page = browser.get(space + SPACE + "/adresse-mail", timeout=10)
+    post(space, browser, page, SPACE + "/adresse-mail", {"email": "seconde@exemple.fr"})
+    mailbox.wait_for("seconde@exemple.fr")
+    opened = browser.get(space + SPACE + "/adresse-mail/valider", timeout=10)
+    r = browser.post(space + SPACE + "/adresse-mail/valider", data={"csrf_token": csrf_token(opened.text),
+                                                                   "token": first}, allow_redirects=False)
+    assert r.headers["Location"] == SPACE + "/adresse-mail/lien-invalide"
+    assert fresh(select(User.email).where(User.id == user.id)) == [user.email]

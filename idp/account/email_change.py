@@ -14,15 +14,28 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import current_app, url_for
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, exists, select, update
+from sqlalchemy.orm import aliased
 
-from .. import audit, crypto
+from .. import audit, crypto, limits
 from ..extensions import db
 from ..mail import render_mail, send_mail
 from ..models import EmailValidation, User, utcnow
 from ..recovery import links
 
 PURPOSE = "email-change"
+
+
+def quota() -> limits.Policy:
+    """Links asked for per person and window; the one past the quota is refused and starts the block."""
+    cfg = current_app.config
+    return limits.Policy("email-change", cfg["IDP_ACCOUNT_EMAIL_CHANGE_QUOTA"] + 1,
+                         cfg["IDP_ACCOUNT_EMAIL_CHANGE_QUOTA_BLOCK"], cfg["IDP_ACCOUNT_EMAIL_CHANGE_QUOTA_WINDOW"],
+                         locking_event_allowed=False)
+
+
+def quota_key(user: User) -> str:
+    return f"user:{user.id}"
 MAX_TOKEN_LENGTH = 100
 
 
@@ -61,10 +74,13 @@ def confirm(token: str) -> User | None:
     now = utcnow()
     if found is None or found.used_at is not None or now >= found.expires_at:
         return None
+    newer = aliased(EmailValidation)
     consumed = db.session.execute(
         update(EmailValidation)
-        .where(EmailValidation.id == found.id, EmailValidation.used_at.is_(None), EmailValidation.expires_at > now)
+        .where(EmailValidation.id == found.id, EmailValidation.used_at.is_(None), EmailValidation.expires_at > now,
+               ~exists().where(newer.user_id == EmailValidation.user_id, newer.id > EmailValidation.id))
         .values(used_at=now)
+        .execution_options(synchronize_session=False)
     )
     user = db.session.get(User, found.user_id)
     if consumed.rowcount != 1 or user is None:

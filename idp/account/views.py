@@ -12,7 +12,7 @@ from datetime import datetime
 from flask import current_app, g, jsonify, redirect, render_template, request, session, url_for
 from flask_wtf import FlaskForm
 
-from .. import audit, crypto, sessions
+from .. import audit, crypto, limits, sessions
 from ..extensions import db
 from ..mail import MailError
 from ..messages import msg
@@ -245,10 +245,22 @@ def change_email():
     new_email = form.email.data.strip()
     if user.email and new_email.casefold() == user.email.casefold():
         return _tell(page, errors={"email": msg("new_email_same")}, values={"email": new_email})
+    quota, key = email_change.quota(), email_change.quota_key(user)
+    # Reserved before the mail: however many requests race on however many workers, no more links than the quota.
+    attempt = limits.reserve(quota, key, commit=False)
+    if not attempt.allowed:
+        if attempt.set_lock:
+            audit.record("quota_blocked", user_id=user.id,
+                         detail={"kind": "email_change", "until": attempt.locked_until.isoformat() + "Z"})
+        db.session.commit()
+        return _tell(page, error="email_quota", values={"email": new_email}, until=attempt.locked_until.isoformat())
+    limits.commit_keeping_loaded()
     try:
         email_change.request_change(user, new_email)
     except MailError:
         db.session.rollback()
+        limits.give_back(quota, key)
+        db.session.commit()
         current_app.logger.warning("E-mail change link could not be sent (user %s)", user.id)
         return _tell(page, error="mail_failed", values={"email": new_email})
     return _tell(page, notice="email_link_sent", address=new_email)
