@@ -223,6 +223,10 @@ def test_revoking_someone_elses_browser_changes_nothing(space, new_browser, user
     assert "rien n'a été modifié" in page_text(a.get(space + SPACE + "/navigateurs", timeout=10).text)
     assert fresh(select(TrustedDevice).where(TrustedDevice.id == theirs.id))[0].revoked_at is None
     assert "Chrome" not in page_text(page.text)  # never listed either
+    for number in (10**30, 0):
+        r = post(space, a, page, f"{SPACE}/navigateurs/{number}/retirer")
+        assert r.status_code == 303 and r.headers["Location"] == SPACE + "/navigateurs"
+    assert all(d.revoked_at is None for d in fresh(select(TrustedDevice)))
 
 
 def test_revoke_all_trusted_browsers(space, new_browser, user):
@@ -570,3 +574,10 @@ def test_only_the_newest_email_change_link_works(space, browser, user, mailbox):
                                                                    "token": first}, allow_redirects=False)
     assert r.headers["Location"] == SPACE + "/adresse-mail/lien-invalide"
     assert fresh(select(User.email).where(User.id == user.id)) == [user.email]
+
+
+def test_the_logout_page_links_to_the_space(app):
+    from flask import render_template
+
+    with app.test_request_context("/"):
+        assert f'href="{SPACE}"' in render_template("logout/done.html", client=None)

@@ -23,6 +23,8 @@ from .forms import ActionForm, EmailChangeForm, PasswordChangeForm
 from .guard import fresh_login_required, is_fresh, person_session, session_required
 
 _OUTCOME = "idp_account_outcome"
+#: The largest row id a database integer holds: a bigger number in a URL names no browser.
+_MAX_ID = 2**31 - 1
 
 
 def _tell(page: str, *, notice: str | None = None, error: str | None = None, errors: dict | None = None,
@@ -123,7 +125,8 @@ def revoke_browser(device_id: int):
     if not ActionForm().validate_on_submit():
         return _csrf_failed("account.trusted_browsers")
     user_id = person_session().user_id
-    if not devices.revoke(user_id, device_id):  # not theirs, or already revoked: nothing changes
+    # Not theirs, already revoked, or no such number (beyond a database integer): nothing changes.
+    if device_id > _MAX_ID or not devices.revoke(user_id, device_id):
         db.session.rollback()
         return _tell("account.trusted_browsers", error="browser_unknown")
     audit.record("trusted_device_revoked", user_id=user_id, detail={"count": 1, "reason": "account",
