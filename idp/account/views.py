@@ -1,6 +1,8 @@
 """The pages of the security space (routes on :data:`idp.account.bp`).
 
-Post/Redirect/Get throughout: every POST answers 303 to a GET page. What the POST
+Post/Redirect/Get throughout: every POST answers 303 to a GET page. The CSRF token of
+every form is checked before any view runs (Flask-WTF's CSRFProtect, :mod:`idp.errors`
+answers a missing or stale one with its « Formulaire expiré » page, nothing done). What the POST
 decided (a notice, the errors of a form, the value to show again, never a password)
 waits for that GET in the signed session cookie (:func:`_tell`, :func:`_told`).
 """
@@ -68,11 +70,6 @@ def _page(template: str, page: str, **context):
                            action=ActionForm(), **context)
 
 
-def _csrf_failed(page: str):
-    """A form whose CSRF token expired: said on the page, nothing done."""
-    return _tell(page, error="csrf")
-
-
 # --- Overview and « Se déconnecter de tous les appareils » ---------------------------------------
 
 @bp.route("")
@@ -84,8 +81,6 @@ def index():
 @bp.route("/deconnexion-partout", methods=["POST"])
 @fresh_login_required(back="account.index")
 def logout_everywhere():
-    if not ActionForm().validate_on_submit():
-        return _csrf_failed("account.index")
     row = person_session()
     ended = everywhere.end_all(row.user_id, by="person")
     db.session.commit()
@@ -122,8 +117,6 @@ def trusted_browsers():
 @bp.route("/navigateurs/<int:device_id>/retirer", methods=["POST"])
 @fresh_login_required(back="account.trusted_browsers")
 def revoke_browser(device_id: int):
-    if not ActionForm().validate_on_submit():
-        return _csrf_failed("account.trusted_browsers")
     user_id = person_session().user_id
     # Not theirs, already revoked, or no such number (beyond a database integer): nothing changes.
     if device_id > _MAX_ID or not devices.revoke(user_id, device_id):
@@ -138,8 +131,6 @@ def revoke_browser(device_id: int):
 @bp.route("/navigateurs/retirer-tous", methods=["POST"])
 @fresh_login_required(back="account.trusted_browsers")
 def revoke_all_browsers():
-    if not ActionForm().validate_on_submit():
-        return _csrf_failed("account.trusted_browsers")
     user_id = person_session().user_id
     count = devices.revoke_all(user_id)
     if count:
@@ -180,8 +171,6 @@ def change_password():
     page = "account.change_password_page"
     form = PasswordChangeForm()
     if not form.validate_on_submit():
-        if "csrf_token" in form.errors:
-            return _csrf_failed(page)
         return _tell(page, errors=_errors_of(form))
     row = person_session()
     user = row.user
@@ -241,8 +230,6 @@ def change_email():
     page = "account.change_email_page"
     form = EmailChangeForm()
     if not form.validate_on_submit():
-        if "csrf_token" in form.errors:
-            return _csrf_failed(page)
         return _tell(page, errors=_errors_of(form), values={"email": (form.email.data or "")[:254]})
     user = person_session().user
     new_email = form.email.data.strip()
