@@ -81,6 +81,9 @@ def create_app(overrides: dict | None = None, *, migrations: bool = True) -> Fla
     from . import recovery
 
     recovery.init_app(app)  # forgotten password: its blueprint and its per-IP limits (Flask-Limiter)
+    from .account import bp as account_bp
+
+    app.register_blueprint(account_bp)  # « Mon compte – Sécurité », /mon-compte/securite
     errors.init_app(app)
     from .ops import health
 

@@ -46,8 +46,9 @@ NIR_PURPOSE = "audit-nir"
 # --- The vocabulary ------------------------------------------------------------------------------
 #: Every event the trail knows, with what it means (the README's table is this one).
 EVENTS: dict[str, str] = {
-    "login_succeeded": "A login ended: the relying party gets its code. detail: acr, amr, method "
-                       "(mail-code or trusted-browser).",
+    "login_succeeded": "A login ended: the relying party gets its code (or, client_id empty, the security "
+                       "space opens). detail: acr, amr, method (mail-code or trusted-browser), purpose "
+                       "(account: the security space's own login).",
     "login_failed": "A login step refused: case = the seed's case (1 no validated e-mail, 2 code expired, "
                     "3 code quota, 4 wrong password or code, 5 code lock, 6 password lock, 7 not affiliated, "
                     "8 affiliation pending). detail: step, refused (not verified because locked).",
@@ -56,17 +57,30 @@ EVENTS: dict[str, str] = {
                 "detail: kind, until.",
     "lock_lifted": "A lock in force was lifted (administrator). detail: kind.",
     "quota_blocked": "A quota was passed and blocks for a while: codes (login case 3) or reset mails "
-                     "(forgotten password case 2). detail: kind, until.",
+                     "(forgotten password case 2), e-mail change links (security space, kind email_change). "
+                     "detail: kind, until.",
     "password_reset_requested": "Forgotten password step 2 accepted (user set when the NIR and birth date "
                                 "match an account; the link is mailed then).",
     "password_reset_refused": "Forgotten password refused: case 1 (no validated e-mail), case 2 (quota).",
     "password_reset_done": "A reset link changed the password (devices, sessions and grants revoked with it).",
     "trusted_device_added": "« J'utilise mon ordinateur personnel »: this browser skips the code.",
-    "trusted_device_revoked": "Trusted browsers forgotten (password change). detail: count, reason.",
+    "trusted_device_revoked": "Trusted browsers forgotten. detail: count, reason (password-reset, password-change, "
+                              "account: the person in the security space, cli: idp users sessions --end), "
+                              "device (the one revoked, when only one).",
+    "password_changed": "The person changed the password in the security space (other sessions, trusted browsers "
+                        "and grants ended with it).",
+    "password_change_refused": "Security space: a wrong current password (case 4), or refused because the NIR is "
+                               "locked by wrong passwords (case 6; detail: refused).",
+    "email_change_requested": "Security space: a validation link was sent to a new e-mail address (the old one is "
+                              "told); nothing changes until it is used.",
+    "email_changed": "The validation link of a new e-mail address was used: the address changed.",
+    "sessions_ended": "Every login session of the person ended, with their grants: « Se déconnecter de tous les "
+                      "appareils » (by: person) or idp users sessions --end (by: cli). detail: sessions, grants.",
+    "sessions_viewed": "idp users sessions: an agent listed the person's sessions and trusted browsers (by: cli).",
     "email_validated": "The e-mail validation link was used (login case 1).",
     "tokens_revoked": "Tokens revoked. detail: reason = refresh-reuse (a used refresh token came back: "
                       "the grant is revoked), revocation-endpoint (RFC 7009), admin-logout (idp users logout), "
-                      "password-reset.",
+                      "password-reset, password-change (security space: the other sessions).",
     "key_rotated": "idp keys rotate: a new active signing key. detail: kid, alg.",
     "client_added": "idp clients add. detail: name.",
     "client_changed": "idp clients update. detail: the options changed (never a secret; rotate-secret: true).",

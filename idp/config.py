@@ -157,6 +157,24 @@ SETTINGS: list[Setting] = [
     Setting("TRUSTED_DEVICE_LIFETIME", 15552000, "How long a trusted browser skips the code, seconds "
             "(seed: 6 months = 180 days).", int),
     Setting("EMAIL_VALIDATION_LIFETIME", 86400, "Lifetime of an email validation link, seconds (case 1).", int),
+    # --- Security space « Mon compte – Sécurité » (idp.account) ---------------------------
+    Setting("ACCOUNT_REAUTH", 900, "Security space: a change (password, e-mail, trusted browsers, sessions) needs a "
+            "login with the second factor at most this old, seconds; an older one asks for a fresh login first "
+            "(issue 12: 15 minutes).", int),
+    Setting("ACCOUNT_ACTIVITY_DAYS", 30, "Security space: how far back « Activité récente » shows the person's "
+            "logins and security events, days (issue 12: 30).", int),
+    Setting("ACCOUNT_ACTIVITY_MAX_ROWS", 200, "Security space: most events « Activité récente » lists (the newest).",
+            int),
+    Setting("ACCOUNT_EMAIL_CHANGE_QUOTA", 3, "Security space: validation links for a new e-mail address one person "
+            "may ask for within ACCOUNT_EMAIL_CHANGE_QUOTA_WINDOW; one more blocks the requests for "
+            "ACCOUNT_EMAIL_CHANGE_QUOTA_BLOCK (a separate count from the login's codes: it never blocks a login).",
+            int),
+    Setting("ACCOUNT_EMAIL_CHANGE_QUOTA_WINDOW", 3600, "Window over which e-mail change links are counted, seconds.",
+            int),
+    Setting("ACCOUNT_EMAIL_CHANGE_QUOTA_BLOCK", 3600, "Block of the e-mail change requests once the quota is passed, "
+            "seconds.", int),
+    Setting("ACCOUNT_EMAIL_CHANGE_LIFETIME", 86400, "Security space: lifetime of the link that validates a new "
+            "e-mail address, seconds (single use; like the case 1 validation link).", int),
     # --- Forgotten password (seed ameli-forgot-password) -------------------------------
     Setting("CAPTCHA_LIFETIME", 300, "How long a CAPTCHA series can be answered, seconds (seed: 5 minutes; step 2).", int),
     Setting("CAPTCHA_LENGTH", 6, "Characters in a CAPTCHA series (step 2).", int),

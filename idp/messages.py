@@ -46,6 +46,13 @@ MESSAGES: dict[str, str] = {
     "password_confirm_required": "Saisissez une seconde fois votre nouveau mot de passe.",
     "password_confirm_mismatch": "La confirmation est différente du nouveau mot de passe : "
                                  "saisissez deux fois le même mot de passe.",
+    # Security space « Mon compte – Sécurité » (idp/account/)
+    "current_password_required": "Saisissez votre mot de passe actuel.",
+    "current_password_wrong": "Le mot de passe actuel est incorrect. Vérifiez votre saisie et réessayez.",
+    "new_password_same": "Le nouveau mot de passe doit être différent du mot de passe actuel.",
+    "new_email_required": "Saisissez votre nouvelle adresse mail.",
+    "new_email_invalid": "L'adresse mail doit être de la forme nom@exemple.fr, sans espace.",
+    "new_email_same": "Cette adresse mail est déjà celle de votre compte.",
     # CSRF and expired forms
     "csrf": "Ce formulaire a expiré. Rechargez la page et recommencez.",
     "csrf_recovery": "Ce formulaire a expiré : vérifiez les informations ci-dessous, recopiez la nouvelle série "

@@ -516,4 +516,50 @@ def logout_command(nir_value: str) -> None:
         click.echo("Some relying parties did not answer in time (see the warnings).", err=True)
 
 
+@users_group.command("sessions")
+@click.argument("nir_value", metavar="NIR")
+@click.option("--end", "end", is_flag=True, help="End them all: every login session (with its grants, relying "
+              "parties told by back-channel logout) and every trusted browser.")
+@with_appcontext
+def sessions_command(nir_value: str, end: bool) -> None:
+    """List a person's live login sessions and trusted browsers (for the 3646 agents); --end ends them all.
+
+    Audited either way (sessions_viewed, or sessions_ended and trusted_device_revoked), by: cli.
+    """
+    from .. import sessions
+    from ..account import everywhere
+    from ..mfa import devices
+    from ..models import BrowserSession
+    from ..oidc import backchannel
+
+    user = _account(nir_value)
+    live = [row for row in db.session.scalars(
+        select(BrowserSession).where(BrowserSession.user_id == user.id, BrowserSession.ended_at.is_(None))
+        .order_by(BrowserSession.created_at)) if sessions.is_live(row)]
+    trusted = devices.live(user.id)
+    click.echo(f"Sessions: {len(live)}")
+    for row in live:
+        click.echo(f"  since {row.created_at:%Y-%m-%d %H:%M:%S} UTC, last seen {row.last_seen_at:%Y-%m-%d %H:%M:%S} UTC, "
+                   f"amr {' '.join(row.amr or []) or '-'}")
+    click.echo(f"Trusted browsers: {len(trusted)}")
+    for device in trusted:
+        last = device.last_used_at or device.created_at
+        click.echo(f"  {devices.describe(device.label) or 'unknown browser'}: trusted {device.created_at:%Y-%m-%d} "
+                   f"until {device.expires_at:%Y-%m-%d}, last used {last:%Y-%m-%d %H:%M:%S} UTC")
+    if not end:
+        audit.record("sessions_viewed", user_id=user.id, detail={"by": "cli"})
+        db.session.commit()
+        return
+    ended = everywhere.end_all(user.id, by="cli")
+    forgotten = devices.revoke_all(user.id)
+    if forgotten:
+        audit.record("trusted_device_revoked", user_id=user.id, detail={"count": forgotten, "reason": "cli"})
+    db.session.commit()
+    sent = ended.announcement.send()
+    click.echo(f"Ended {ended.sessions} session(s), revoked {ended.grants} grant(s) and {forgotten} trusted "
+               f"browser(s); {sent} logout notice(s) to relying parties.")
+    if sent and not backchannel.wait_for_deliveries(backchannel.longest_delivery()):
+        click.echo("Some relying parties did not answer in time (see the warnings).", err=True)
+
+
 COMMANDS = [users_group]

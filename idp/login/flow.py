@@ -55,6 +55,33 @@ def start(oauth_request):
     return redirect(url_for("login.step"))
 
 
+def start_for_account(return_to: str, second_factor_required: bool, login_hint: str | None = None):
+    """A login started by the security space itself: no relying party, back to ``return_to`` after it.
+
+    ``second_factor_required``: the fresh login before a change, which asks for the
+    second factor even on a trusted browser (:class:`~idp.mfa.steps.TrustedDeviceStep`).
+    """
+    raw = crypto.random_token(32)
+    flow = LoginFlow(
+        flow_hash=crypto.keyed_hash(PURPOSE, raw),
+        client_id=None,
+        authorization_params={},
+        purpose=ACCOUNT,
+        return_to=return_to,
+        second_factor_required=second_factor_required,
+        login_hint=login_hint,
+        expires_at=utcnow() + timedelta(seconds=current_app.config["IDP_LOGIN_FLOW_LIFETIME"]),
+    )
+    db.session.add(flow)
+    db.session.commit()
+    _cookie(raw)
+    return redirect(url_for("login.step"), code=303)
+
+
+#: ``LoginFlow.purpose`` of the security space's own logins.
+ACCOUNT = "account"
+
+
 def current() -> LoginFlow | None:
     raw = request.cookies.get(cookies.name(COOKIE))
     if not raw or len(raw) > 100:
@@ -100,6 +127,8 @@ def complete(flow: LoginFlow, amr: list[str], acr: str):
     if not _close(flow):
         return None
     auth = sessions.start(flow.user_id, int(time.time()), amr, acr)
+    if flow.purpose == ACCOUNT:  # the security space's own login: back to its page
+        return redirect(flow.return_to, code=303)
     return resume(flow, grant_user=auth)
 
 
@@ -108,6 +137,8 @@ def cancel(flow: LoginFlow):
     if not _close(flow):
         return None
     db.session.commit()
+    if flow.purpose == ACCOUNT:  # no relying party to answer: the page that says so
+        return redirect(url_for("account.cancelled"), code=303)
     return resume(flow, grant_user=None)
 
 

@@ -25,6 +25,7 @@ def step():
     flow = flows.current()
     if flow is None:
         return render_template("login/no_flow.html"), 400
+    g.idp_login_for_account = flow.purpose == flows.ACCOUNT  # the pages name the space, not a partner
     # The flow's changes (user, steps passed, identifier) are written once, by the commit
     # that ends the request, not flushed again before every query of the steps that follow.
     with db.session.no_autoflush:
@@ -90,8 +91,10 @@ def _finish(flow):
     if flow.remember_device:
         audit.record("trusted_device_added", user_id=flow.user_id, client_id=client_id)
     method = "trusted-browser" if "device" in flow.passed else "mail-code"
-    audit.record("login_succeeded", user_id=flow.user_id, nir=flow.user.nir, client_id=client_id,
-                 detail={"acr": acr, "amr": amr, "method": method})
+    detail = {"acr": acr, "amr": amr, "method": method}
+    if flow.purpose == flows.ACCOUNT:
+        detail["purpose"] = flows.ACCOUNT
+    audit.record("login_succeeded", user_id=flow.user_id, nir=flow.user.nir, client_id=client_id, detail=detail)
     response = flows.complete(flow, amr, acr)
     db.session.commit()
     if response is None:  # a double submit finished it first: its device row was rolled back

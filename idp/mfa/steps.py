@@ -32,7 +32,9 @@ class TrustedDeviceStep(Step):
     silent = True
 
     def applies(self, flow: LoginFlow) -> bool:
-        return not fresh_code_required(flow) and devices.recognised(flow.user_id) is not None
+        # The security space's fresh login before a change wants the second factor itself.
+        return (not flow.second_factor_required and not fresh_code_required(flow)
+                and devices.recognised(flow.user_id) is not None)
 
     def handle(self, flow: LoginFlow):
         return PASSED

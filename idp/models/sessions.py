@@ -17,13 +17,19 @@ from .users import User
 
 
 class LoginFlow(db.Model):
-    """A login in progress, bound to the authorization request it started from."""
+    """A login in progress, bound to the authorization request it started from.
+
+    Or, ``purpose == "account"``, started by the security space itself: no relying party
+    (``client_id`` empty, ``authorization_params`` empty), the browser goes back to
+    ``return_to`` once logged in. ``second_factor_required``: the trusted-browser shortcut
+    does not apply (a fresh login before a change in the security space).
+    """
 
     __tablename__ = "login_flows"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     flow_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
-    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
     authorization_params: Mapped[dict] = mapped_column(JSON)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     # Steps already passed, in order (``["password"]``, ``["password", "code"]``...).
@@ -35,6 +41,12 @@ class LoginFlow(db.Model):
     code_sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     # « J'utilise mon ordinateur personnel »: remember this browser once the code is right.
     remember_device: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The security space's own login (None: a relying party's authorization request).
+    purpose: Mapped[str | None] = mapped_column(String(16))
+    # Where that login goes back to: a path of the security space.
+    return_to: Mapped[str | None] = mapped_column(String(200))
+    # The second factor is asked even on a trusted browser (read by TrustedDeviceStep.applies).
+    second_factor_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -1,0 +1,43 @@
+"""Forms of the security space (CSRF comes with Flask-WTF)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField
+from wtforms.validators import DataRequired, InputRequired, Length, Regexp
+
+from ..messages import msg
+
+#: One @, no space, a dotted domain: the rough check of ``idp users add`` (the link proves the rest).
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+class PasswordChangeForm(FlaskForm):
+    """« Mot de passe actuel », then the new one twice (the forgotten-password rules)."""
+
+    current = PasswordField(
+        "Mot de passe actuel",
+        validators=[DataRequired(msg("current_password_required")), Length(max=128, message=msg("field_too_long"))],
+    )
+    password = PasswordField(
+        "Nouveau mot de passe",
+        validators=[InputRequired(msg("new_password_required")), Length(max=200, message=msg("field_too_long"))],
+    )
+    confirm = PasswordField(
+        "Confirmation du nouveau mot de passe",
+        validators=[InputRequired(msg("password_confirm_required")), Length(max=200, message=msg("field_too_long"))],
+    )
+
+
+class EmailChangeForm(FlaskForm):
+    """« Nouvelle adresse mail »: a validation link goes there."""
+
+    email = EmailField(
+        "Nouvelle adresse mail",
+        validators=[InputRequired(msg("new_email_required")), Length(max=254, message=msg("field_too_long")),
+                    Regexp(EMAIL_PATTERN, message=msg("new_email_invalid"))],
+    )
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something (revoke, log out everywhere): CSRF only."""
