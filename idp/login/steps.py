@@ -57,6 +57,8 @@ class Step(ABC):
     name: str = ""
     #: Authentication method reference (RFC 8176) this step contributes, if any.
     amr: str | None = None
+    #: How the second factor was given, when this step gives it: the audit trail's ``method``.
+    method: str | None = None
     #: Passing it raises the trust in the flow: the flow identifier is renewed (ASVS 7.2.4).
     raises_trust: bool = False
     #: Evaluated without asking anything.

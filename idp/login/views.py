@@ -14,7 +14,8 @@ from ..extensions import db
 from ..mfa import devices
 from . import flow as flows
 from . import policy
-from .journey import methods, next_step
+from ..mfa import notices
+from .journey import method, methods, next_step
 from .steps import PASSED, flow_client
 
 bp = Blueprint("login", __name__, url_prefix="/connexion")
@@ -89,12 +90,13 @@ def _finish(flow):
     client_id = flow_client(flow)
     if flow.remember_device:
         audit.record("trusted_device_added", user_id=flow.user_id, client_id=client_id)
-    method = "trusted-browser" if "device" in flow.passed else "mail-code"
     audit.record("login_succeeded", user_id=flow.user_id, nir=flow.user.nir, client_id=client_id,
-                 detail={"acr": acr, "amr": amr, "method": method})
+                 detail={"acr": acr, "amr": amr, "method": method(flow)})
     response = flows.complete(flow, amr, acr)
     db.session.commit()
     if response is None:  # a double submit finished it first: its device row was rolled back
         g.pop("idp_device_cookie", None)
         return render_template("login/no_flow.html"), 400
+    if "device" not in flow.passed:  # a browser not trusted before: « Nouvelle connexion » (never fails the login)
+        notices.new_login(flow.user, flow.client_id)
     return response

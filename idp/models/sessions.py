@@ -35,6 +35,9 @@ class LoginFlow(db.Model):
     code_sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     # « J'utilise mon ordinateur personnel »: remember this browser once the code is right.
     remember_device: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The second factor chosen at step 1 by a person with an authenticator app (issue 12):
+    # None (the mail code, as for everyone else), "mail", "app" or "recovery" (a recovery code).
+    second_factor: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime)
