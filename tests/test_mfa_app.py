@@ -253,3 +253,35 @@ def test_the_app_page_can_tick_the_trusted_browser_box(journey, user, mailbox):
     r = journey.password(user, follow=False)
     assert r.status_code == 303 and "/connexion" not in r.headers["Location"]
     assert events("login_succeeded", user.id)[-1].detail["method"] == "trusted-browser"
+
+
+# --- The FAQ and case 1 mention the app ---------------------------------------------------------------
+
+def test_the_faq_mentions_the_app_and_what_to_do_without_the_phone(web):
+    text = page_text(web.get("/connexion/aide").text)
+    assert "Utiliser mon application d'authentification" in text
+    assert "J'ai perdu le téléphone où se trouve mon application d'authentification" in text
+    assert "code de secours" in text and "3646" in text
+
+
+def test_case_1_offers_the_app_to_a_person_who_set_it_up(new_journey, make_user):
+    without_app = make_user(email_verified=False)
+    journey = new_journey()
+    journey.start()
+    page = journey.password(without_app)
+    assert page.status_code == 403 and "Votre adresse mail doit être validée" in page_text(page.text)
+    assert "application d'authentification" not in page_text(page.text)
+
+    person = make_user(email_verified=False)
+    secret, _ = enrol(person)
+    journey = new_journey()
+    journey.start()
+    page = journey.password(person)
+    assert page.status_code == 403 and "Vous avez enregistré une application d'authentification" in page_text(page.text)
+    page = journey.post({"action": "use-app"})
+    assert step_of(page) == "app-code"
+    assert "Recevoir plutôt un code par mail" not in page_text(page.text)   # no validated address to send it to
+    r = journey.post({"action": "mail"})
+    assert r.status_code == 400 and step_of(r) == "app-code"
+    journey.callback(journey.post({"code": next_code(secret)}, follow=False))
+    assert [e.case for e in events("login_failed", person.id)] == [1]

@@ -159,7 +159,8 @@ class EmailCheck(Step):
 
     def handle(self, flow: LoginFlow):
         user = flow.user
-        if user.email and user.email_verified:
+        # A person with an authenticator app who chose it on this page needs no mail (issue 12).
+        if (user.email and user.email_verified) or (flow.second_factor == "app" and user.has_app):
             return PASSED
         refuse(flow, self, 1)
         from .email_validation import case1_page

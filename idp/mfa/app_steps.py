@@ -43,6 +43,11 @@ def _second_factor_due(flow: LoginFlow) -> bool:
     return "device" not in flow.passed
 
 
+def _mail_possible(flow: LoginFlow) -> bool:
+    """A mail code can be sent (case 1 otherwise: the app was chosen on the case 1 page)."""
+    return bool(flow.user.email and flow.user.email_verified)
+
+
 def _switch(flow: LoginFlow, factor: str):
     """Go to another way of giving the second factor (the form's CSRF checked); 303 to the journey's URL."""
     if not FlaskForm().validate_on_submit():
@@ -83,7 +88,8 @@ class FactorChoiceStep(Step):
     template = "login/step1_factor_choice.html"
 
     def applies(self, flow: LoginFlow) -> bool:
-        return _second_factor_due(flow) and flow.user.has_app
+        # Not when the app was already chosen on the case 1 page (no validated e-mail).
+        return _second_factor_due(flow) and flow.user.has_app and flow.second_factor is None
 
     def handle(self, flow: LoginFlow):
         form = FlaskForm()
@@ -112,11 +118,13 @@ class AppCodeStep(Step):
 
     def handle(self, flow: LoginFlow):
         form = AppCodeForm()
-        page = lambda **context: render_template(self.template, form=form, **context)  # noqa: E731
+        page = lambda **context: render_template(self.template, form=form,  # noqa: E731
+                                                 mail_possible=_mail_possible(flow), **context)
         if request.method == "GET":
             return page()
         action = request.form.get("action")
-        if action in ("recovery", "mail"):  # « Utiliser un code de secours », « Recevoir un code par mail »
+        if action == "recovery" or (action == "mail" and _mail_possible(flow)):
+            # « Utiliser un code de secours », « Recevoir plutôt un code par mail »
             return _switch(flow, action) or (page(), 400)
         if not form.validate_on_submit():
             return page(), 400
