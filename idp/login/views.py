@@ -92,11 +92,14 @@ def _finish(flow):
         audit.record("trusted_device_added", user_id=flow.user_id, client_id=client_id)
     audit.record("login_succeeded", user_id=flow.user_id, nir=flow.user.nir, client_id=client_id,
                  detail={"acr": acr, "amr": amr, "method": method(flow)})
+    # « Nouvelle connexion » for a browser not trusted before: made while the person is loaded, sent
+    # once the login is committed; its failure never fails the login.
+    notice = notices.new_login(flow.user, flow.client_id) if "device" not in flow.passed else None
     response = flows.complete(flow, amr, acr)
     db.session.commit()
     if response is None:  # a double submit finished it first: its device row was rolled back
         g.pop("idp_device_cookie", None)
         return render_template("login/no_flow.html"), 400
-    if "device" not in flow.passed:  # a browser not trusted before: « Nouvelle connexion » (never fails the login)
-        notices.new_login(flow.user, flow.client_id)
+    if notice is not None:
+        notice.send()
     return response
