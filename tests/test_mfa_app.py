@@ -10,9 +10,7 @@ lock like wrong mail codes; ``amr`` is ``pwd otp mfa`` and the audit trail's
 from __future__ import annotations
 
 import re
-import time
 
-import pyotp
 from sqlalchemy import select, update
 
 from idp.extensions import db
@@ -63,7 +61,7 @@ def test_enrolment_shows_a_qr_code_and_the_key_and_is_pending_until_a_first_righ
 
 def test_a_new_enrolment_leaves_the_app_in_use_active_until_it_is_confirmed(user):
     secret, _ = enrol(user)
-    again = totp.begin_enrolment(user)
+    totp.begin_enrolment(user)
     db.session.commit()
     assert totp.is_enrolled(user)
     assert totp.verify(user, next_code(secret))   # the old app still works

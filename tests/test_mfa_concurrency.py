@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 
 from conftest import csrf_token
 from idp.models import AuditEvent, AuthorizationCode, RecoveryCode, TotpCredential
-from login_pages import Journey, code_limit, fresh, move, race
+from login_pages import Journey, fresh, move, race
 from mfa_pages import app_code, enrol, settle, up_to_app_code, up_to_recovery_code
 
 N = 10

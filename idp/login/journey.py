@@ -2,8 +2,9 @@
 
 The seed's happy path is the password (step 0), then the security code by email
 (steps 1 to 3); a person with an authenticator app chooses at step 1 between the
-mail code and the app (or, from the app's page, a recovery code). Between them, the checks that may stop a login (cases 5, 7, 8
-and 1) and the trusted-device shortcut. A step that does not apply to a flow is
+mail code and the app (or, from the app's page, a recovery code; issue 12).
+Between them, the checks that may stop a login (cases 5, 7, 8 and 1) and the
+trusted-device shortcut. A step that does not apply to a flow is
 skipped, so changing the journey is changing this list.
 """
 

@@ -11,10 +11,9 @@ from flask import Blueprint, g, redirect, render_template, request, url_for
 
 from .. import audit, limits
 from ..extensions import db
-from ..mfa import devices
+from ..mfa import devices, notices
 from . import flow as flows
 from . import policy
-from ..mfa import notices
 from .journey import method, methods, next_step
 from .steps import PASSED, flow_client
 
