@@ -47,8 +47,8 @@ NIR_PURPOSE = "audit-nir"
 #: Every event the trail knows, with what it means (the README's table is this one).
 EVENTS: dict[str, str] = {
     "login_succeeded": "A login ended: the relying party gets its code (or, client_id empty, the security "
-                       "space opens). detail: acr, amr, method (mail-code or trusted-browser), purpose "
-                       "(account: the security space's own login).",
+                       "space opens). detail: acr, amr, method (mail-code, app-code, recovery-code or "
+                       "trusted-browser), purpose (account: the security space's own login).",
     "login_failed": "A login step refused: case = the seed's case (1 no validated e-mail, 2 code expired, "
                     "3 code quota, 4 wrong password or code, 5 code lock, 6 password lock, 7 not affiliated, "
                     "8 affiliation pending). detail: step, refused (not verified because locked).",
@@ -86,6 +86,14 @@ EVENTS: dict[str, str] = {
     "client_changed": "idp clients update. detail: the options changed (never a secret; rotate-secret: true).",
     "client_removed": "idp clients remove.",
     "admin_unlocked": "idp users unlock. detail: lifted (the locks that were in force).",
+    "mfa_app_enrolled": "An authenticator app was confirmed by its first code (issue 12).",
+    "mfa_app_removed": "The authenticator app was removed. detail: by (person, or cli: idp users mfa reset).",
+    "recovery_codes_generated": "New recovery codes replaced the earlier ones. detail: count.",
+    "recovery_code_used": "A recovery code stood in for the second factor at login. detail: remaining.",
+    "mfa_reset": "idp users mfa reset (3646 agent, after the phone identity check): app and recovery codes "
+                 "removed. detail: by, app, recovery_codes.",
+    "notification_failed": "A notification mail could not be sent; what it notified went on. "
+                           "detail: kind (new-login, recovery-code-used).",
 }
 
 # --- The counters ------------------------------------------------------------------------------

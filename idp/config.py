@@ -175,6 +175,15 @@ SETTINGS: list[Setting] = [
             "seconds.", int),
     Setting("ACCOUNT_EMAIL_CHANGE_LIFETIME", 86400, "Security space: lifetime of the link that validates a new "
             "e-mail address, seconds (single use; like the case 1 validation link).", int),
+    # --- Second factor without the mailbox (issue 12; idp.mfa.totp, idp.mfa.recovery_codes) ----
+    Setting("TOTP_PERIOD", 30, "Authenticator app: seconds per time step of a code (RFC 6238 X; the apps' 30).", int),
+    Setting("TOTP_DRIFT_STEPS", 1, "Authenticator app: time steps accepted either side of now for a clock that "
+            "drifts (1: the code of the previous and next 30 s also work). A code is accepted once.", int),
+    Setting("TOTP_ISSUER", "ameli", "Authenticator app: the name the app shows beside the account "
+            "(issuer of the otpauth:// URI)."),
+    Setting("RECOVERY_CODES", 10, "Recovery codes given at enrolment (and on regeneration), each single use.", int),
+    Setting("NEW_LOGIN_MAIL", True, "Mail « Nouvelle connexion à votre compte ameli » when a login completes in a "
+            "browser that was not trusted before (0: never).", _bool),
     # --- Forgotten password (seed ameli-forgot-password) -------------------------------
     Setting("CAPTCHA_LIFETIME", 300, "How long a CAPTCHA series can be answered, seconds (seed: 5 minutes; step 2).", int),
     Setting("CAPTCHA_LENGTH", 6, "Characters in a CAPTCHA series (step 2).", int),

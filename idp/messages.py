@@ -18,6 +18,12 @@ MESSAGES: dict[str, str] = {
     # Security code (steps 1-3)
     "code_required": "Saisissez le code de sécurité à 6 chiffres reçu par mail.",
     "code_format": "Le code de sécurité comporte exactement 6 chiffres.",
+    # Second factor without the mailbox (issue 12): the authenticator app and recovery codes
+    "app_code_required": "Saisissez le code à 6 chiffres affiché par votre application d'authentification.",
+    "app_code_format": "Le code de l'application comporte exactement 6 chiffres.",
+    "recovery_code_required": "Saisissez l'un de vos codes de secours.",
+    "recovery_code_format": "Un code de secours comporte 12 caractères (lettres et chiffres), "
+                            "par exemple ABCD-EFGH-JKMN.",
     # Forgotten password, step 2: identity and CAPTCHA
     "birth_date_required": "Saisissez votre date de naissance.",
     "birth_date_format": "Saisissez la date de naissance au format JJ/MM/AAAA ou JJMMAAAA, par exemple "

@@ -70,6 +70,7 @@ from conftest import CODE_RE, PASSWORD, csrf_token
 from idp import extensions
 from idp.extensions import db
 from idp.models import BrowserSession, Client, utcnow
+from mfa_pages import enrol, next_code
 from oidc_flows import auth_params, jwt_parts, query, without_query
 
 # --- The budget -------------------------------------------------------------------------------
@@ -93,8 +94,8 @@ BUDGET: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
     # code_sent:
     "POST /connexion code request (step 1: sends the mail)":              ((5, 2),   (5, 2)),
     "GET /connexion (step 3: code page)":                                 ((1, 0),   (1, 0)),
-    # login_succeeded:
-    "POST /connexion code (step 3: answers the relying party)":           ((13, 2),  (13, 2)),
+    # login_succeeded; + the partner site's name for « Nouvelle connexion » (issue 12, mail on by default):
+    "POST /connexion code (step 3: answers the relying party)":           ((14, 2),  (14, 2)),
     "POST /token authorization_code":                                     ((3, 1),   (3, 1)),
     "GET /userinfo":                                                      ((1, 0),   (1, 0)),
     # The token in the form body (RFC 6750 §2.2) and the signed answer (OIDC Core §5.3.2): the client's
@@ -112,8 +113,8 @@ BUDGET: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
     "GET /authorize (single sign-on, live session)":                      ((9, 2),   (9, 2)),
     # Back-channel logout: + the UPDATE that revokes the session's grants, + the SELECT of the clients to tell.
     "POST /logout (id_token_hint of the session's person)":               ((7, 1),   (7, 1)),
-    # trusted_device_added and login_succeeded, both rows in one INSERT:
-    "POST /connexion code + remember (step 3: trusts the browser)":       ((14, 2),  (14, 2)),
+    # trusted_device_added and login_succeeded, both rows in one INSERT; + the partner site's name (new login):
+    "POST /connexion code + remember (step 3: trusts the browser)":       ((15, 2),  (15, 2)),
     # login_succeeded (method trusted-browser):
     "POST /connexion password on a trusted browser (finishes the login)": ((15, 2),  (15, 2)),
     # Signed client authentication (RFC 7523): the one INSERT recording the assertion's jti is the
@@ -126,6 +127,20 @@ BUDGET: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
     # + tokens_revoked (revocation-endpoint):
     "POST /revoke refresh_token (private_key_jwt)":                      ((6, 1),   (6, 1)),
     "POST /token client_credentials (client_secret_jwt)":                ((2, 1),   (2, 0)),
+    # Issue 12, a person with an authenticator app. The app is loaded with the person (a LEFT JOIN in the
+    # flow's one SELECT): the journey of a person without one runs no statement more. The choice is the flow's
+    # UPDATE. The app code: the mail code's reservation and release, the UPDATE that accepts the code once
+    # (last_used_step) instead of reading and consuming the mail code, and the partner site's name (new login).
+    "GET /connexion (step 1: factor choice, app enrolled)":               ((1, 0),   (1, 0)),
+    "POST /connexion factor choice (step 1: the app)":                    ((2, 1),   (2, 1)),
+    "GET /connexion (step 3: app code page)":                             ((1, 0),   (1, 0)),
+    "POST /connexion app code (step 3: answers the relying party)":       ((13, 2),  (13, 2)),
+    # The recovery code: reservation, the UPDATE that uses it once, release, the count left, recovery_code_used;
+    # committed before its mail goes (no transaction open during SMTP), then the flow's step.
+    "POST /connexion recovery code (step 3: mails the person)":           ((7, 3),   (7, 3)),
+    # « Il vous en reste N »:
+    "GET /connexion (recovery code used page)":                           ((2, 0),   (2, 0)),
+    "POST /connexion recovery code used (answers the relying party)":     ((10, 1),  (10, 1)),
 }
 
 # The steady state: the key and client caches are filled once per test and never expire during it.
@@ -135,7 +150,9 @@ CLIENT_CACHE_SECONDS = 3600
 
 @pytest.fixture
 def settings():
-    return {"KEY_CACHE_SECONDS": KEY_CACHE_SECONDS, "CLIENT_CACHE_SECONDS": CLIENT_CACHE_SECONDS}
+    # « Nouvelle connexion » on, as by default in production (conftest turns it off for the seed's tests).
+    return {"KEY_CACHE_SECONDS": KEY_CACHE_SECONDS, "CLIENT_CACHE_SECONDS": CLIENT_CACHE_SECONDS,
+            "NEW_LOGIN_MAIL": True}
 
 
 # --- Counting ---------------------------------------------------------------------------------
@@ -261,6 +278,9 @@ def test_statement_budget(app, counter, make_user, make_client, mailbox, tmp_pat
     service_id = service.client_id
     person = make_user()
     nir, email = person.nir, person.email
+    with_app = make_user()
+    app_secret, app_codes = enrol(with_app)
+    app_nir = with_app.nir
     db.session.remove()  # the test's own session holds nothing while requests run
     auth = basic(client_id, secret)
 
@@ -384,7 +404,53 @@ def test_statement_budget(app, counter, make_user, make_client, mailbox, tmp_pat
     assert r.status_code == 303 and without_query(location(r)) == redirect_uri, (r.status_code, r.headers)
     assert query(location(r))["state"] == params["state"]
 
+    measure_second_factor(app, meter, rp, redirect_uri, app_nir, app_secret, app_codes)
     check_budget(backend_of(app), meter.measured)
+
+
+def _up_to_choice(app, rp, nir: str):
+    """A new browser, past the password of a person with an authenticator app (unmeasured)."""
+    browser = app.test_client()
+    unmeasured(browser.get, "/authorize", query_string=auth_params(rp)[0])
+    page = unmeasured(browser.get, "/connexion")
+    r = unmeasured(browser.post, "/connexion", data={"csrf_token": csrf_token(page.get_data(as_text=True)),
+                                                     "nir": nir, "password": PASSWORD})
+    assert r.status_code == 303, (r.status_code, re.sub(r"<[^>]+>", " ", r.get_data(as_text=True))[-1500:])
+    return browser
+
+
+def measure_second_factor(app, meter: Meter, rp, redirect_uri: str, nir: str, secret: str, codes: list[str]):
+    """Issue 12: the steps of a person with an authenticator app (the app, then a recovery code)."""
+    browser = _up_to_choice(app, rp, nir)
+    page = meter.request("GET /connexion (step 1: factor choice, app enrolled)", browser, "GET", "/connexion")
+    assert page_step(page) == "factor-choice"
+    r = meter.request("POST /connexion factor choice (step 1: the app)", browser, "POST", "/connexion",
+                      data={"csrf_token": csrf_token(page.get_data(as_text=True)), "factor": "app"})
+    assert r.status_code == 303 and location(r).endswith("/connexion"), r.status_code
+    page = meter.request("GET /connexion (step 3: app code page)", browser, "GET", "/connexion")
+    assert page_step(page) == "app-code"
+    r = meter.request("POST /connexion app code (step 3: answers the relying party)", browser, "POST",
+                      "/connexion", data={"csrf_token": csrf_token(page.get_data(as_text=True)),
+                                          "code": next_code(secret)})
+    assert r.status_code == 303 and without_query(location(r)) == redirect_uri, (r.status_code, r.headers)
+
+    browser = _up_to_choice(app, rp, nir)
+    page = unmeasured(browser.get, "/connexion")
+    unmeasured(browser.post, "/connexion", data={"csrf_token": csrf_token(page.get_data(as_text=True)),
+                                                 "factor": "app"})
+    page = unmeasured(browser.get, "/connexion")
+    unmeasured(browser.post, "/connexion", data={"csrf_token": csrf_token(page.get_data(as_text=True)),
+                                                 "action": "recovery"})
+    page = unmeasured(browser.get, "/connexion")
+    assert page_step(page) == "recovery-code"
+    r = meter.request("POST /connexion recovery code (step 3: mails the person)", browser, "POST", "/connexion",
+                      data={"csrf_token": csrf_token(page.get_data(as_text=True)), "code": codes[0]})
+    assert r.status_code == 303 and location(r).endswith("/connexion"), r.status_code
+    page = meter.request("GET /connexion (recovery code used page)", browser, "GET", "/connexion")
+    assert page_step(page) == "recovery-notice"
+    r = meter.request("POST /connexion recovery code used (answers the relying party)", browser, "POST",
+                      "/connexion", data={"csrf_token": csrf_token(page.get_data(as_text=True))})
+    assert r.status_code == 303 and without_query(location(r)) == redirect_uri, (r.status_code, r.headers)
 
 
 def _register(app, *args) -> dict:

@@ -22,6 +22,7 @@ SHOWN = (
     "login_succeeded", "login_failed", "lock_set", "code_sent", "password_reset_done", "password_changed",
     "password_change_refused", "trusted_device_added", "trusted_device_revoked", "email_validated",
     "email_change_requested", "email_changed", "sessions_ended", "tokens_revoked", "admin_unlocked",
+    "mfa_app_enrolled", "mfa_app_removed", "recovery_codes_generated", "recovery_code_used", "mfa_reset",
 )
 
 

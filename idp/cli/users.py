@@ -560,6 +560,33 @@ def sessions_command(nir_value: str, end: bool) -> None:
                f"browser(s); {sent} logout notice(s) to relying parties.")
     if sent and not backchannel.wait_for_deliveries(backchannel.longest_delivery()):
         click.echo("Some relying parties did not answer in time (see the warnings).", err=True)
+@users_group.group("mfa")
+def mfa_group() -> None:
+    """The second factor without the mailbox: the authenticator app and the recovery codes (issue 12)."""
+
+
+@mfa_group.command("reset")
+@click.argument("nir_value", metavar="NIR")
+@with_appcontext
+def mfa_reset_command(nir_value: str) -> None:
+    """Remove the authenticator app and the recovery codes of a person (the 3646 agents).
+
+    Only after the identity check done on the phone: the person then logs in with the
+    security code by mail, and may enrol an app again from « Mon compte – Sécurité ».
+    """
+    from ..mfa import recovery_codes, totp
+
+    user = _account(nir_value)
+    app = totp.remove(user, actor="cli")
+    codes = recovery_codes.remove(user)
+    audit.record("mfa_reset", user_id=user.id, nir=user.nir,
+                 detail={"by": "cli", "app": app, "recovery_codes": codes})
+    db.session.commit()
+    if app or codes:
+        click.echo(f"Removed: {'the authenticator app' if app else 'no authenticator app'}, "
+                   f"{codes} recovery code(s).")
+    else:
+        click.echo("Nothing to remove: no authenticator app and no recovery code.")
 
 
 COMMANDS = [users_group]

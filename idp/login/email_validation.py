@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, current_app, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import delete, select, update
 
@@ -57,7 +57,13 @@ def case1_page(flow: LoginFlow):
     form = FlaskForm()
     sent = blocked = failed = None
     status, headers = 403, {}
-    if request.method == "POST" and request.form.get("action") == "resend-validation" and user.email:
+    if request.method == "POST" and request.form.get("action") == "use-app" and user.has_app:
+        # Issue 12: the app needs no mailbox; EmailCheck lets a flow that chose it go on.
+        if form.validate_on_submit():
+            flow.second_factor = "app"
+            return redirect(url_for("login.step"), code=303)
+        status = 400
+    elif request.method == "POST" and request.form.get("action") == "resend-validation" and user.email:
         if form.validate_on_submit():
             quota, key = policy.code_quota(), policy.user_key(user.id)
             attempt = limits.reserve(quota, key)

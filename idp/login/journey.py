@@ -1,13 +1,16 @@
 """The login journey as data: which steps, in which order.
 
 The seed's happy path is the password (step 0), then the security code by email
-(steps 1 to 3). Between them, the checks that may stop a login (cases 5, 7, 8
-and 1) and the trusted-device shortcut. A step that does not apply to a flow is
+(steps 1 to 3); a person with an authenticator app chooses at step 1 between the
+mail code and the app (or, from the app's page, a recovery code; issue 12).
+Between them, the checks that may stop a login (cases 5, 7, 8 and 1) and the
+trusted-device shortcut. A step that does not apply to a flow is
 skipped, so changing the journey is changing this list.
 """
 
 from __future__ import annotations
 
+from ..mfa.app_steps import AppCodeStep, FactorChoiceStep, RecoveryCodeStep, RecoveryNoticeStep
 from ..mfa.steps import CodeEntryStep, CodeRequestStep, TrustedDeviceStep
 from ..models import LoginFlow
 from ..oidc.acr import ACR_DEVICE, ACR_MFA, ACR_PASSWORD
@@ -19,8 +22,12 @@ JOURNEY: list[Step] = [
     AffiliationCheck(),   # cases 7 and 8
     EmailCheck(),         # case 1
     TrustedDeviceStep(),  # « J'utilise mon ordinateur personnel », within 6 months
+    FactorChoiceStep(),   # step 1 with an authenticator app: mail code or app (issue 12)
     CodeRequestStep(),    # steps 1 and 2 — case 3
     CodeEntryStep(),      # step 3 — cases 2, 4 and 5
+    AppCodeStep(),        # step 3 by the app — cases 4 and 5 (issue 12)
+    RecoveryCodeStep(),   # step 3 by a recovery code — cases 4 and 5 (issue 12)
+    RecoveryNoticeStep(), # a recovery code was used: how many are left, enrol again
 ]
 
 
@@ -29,6 +36,12 @@ def next_step(flow: LoginFlow) -> Step | None:
         if step.name not in flow.passed and step.applies(flow):
             return step
     return None
+
+
+def method(flow: LoginFlow) -> str | None:
+    """How the second factor was given (``mail-code``, ``app-code``, ``recovery-code``, ``trusted-browser``)."""
+    given = [s.method for s in JOURNEY if s.name in flow.passed and s.method]
+    return given[-1] if given else None
 
 
 def methods(flow: LoginFlow) -> tuple[list[str], str]:

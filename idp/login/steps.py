@@ -57,6 +57,8 @@ class Step(ABC):
     name: str = ""
     #: Authentication method reference (RFC 8176) this step contributes, if any.
     amr: str | None = None
+    #: How the second factor was given, when this step gives it: the audit trail's ``method``.
+    method: str | None = None
     #: Passing it raises the trust in the flow: the flow identifier is renewed (ASVS 7.2.4).
     raises_trust: bool = False
     #: Evaluated without asking anything.
@@ -157,7 +159,8 @@ class EmailCheck(Step):
 
     def handle(self, flow: LoginFlow):
         user = flow.user
-        if user.email and user.email_verified:
+        # A person with an authenticator app who chose it on this page needs no mail (issue 12).
+        if (user.email and user.email_verified) or (flow.second_factor == "app" and user.has_app):
             return PASSED
         refuse(flow, self, 1)
         from .email_validation import case1_page

@@ -11,10 +11,10 @@ from flask import Blueprint, g, redirect, render_template, request, url_for
 
 from .. import audit, limits
 from ..extensions import db
-from ..mfa import devices
+from ..mfa import devices, notices
 from . import flow as flows
 from . import policy
-from .journey import methods, next_step
+from .journey import method, methods, next_step
 from .steps import PASSED, flow_client
 
 bp = Blueprint("login", __name__, url_prefix="/connexion")
@@ -90,14 +90,18 @@ def _finish(flow):
     client_id = flow_client(flow)
     if flow.remember_device:
         audit.record("trusted_device_added", user_id=flow.user_id, client_id=client_id)
-    method = "trusted-browser" if "device" in flow.passed else "mail-code"
-    detail = {"acr": acr, "amr": amr, "method": method}
+    detail = {"acr": acr, "amr": amr, "method": method(flow)}
     if flow.purpose == flows.ACCOUNT:
         detail["purpose"] = flows.ACCOUNT
     audit.record("login_succeeded", user_id=flow.user_id, nir=flow.user.nir, client_id=client_id, detail=detail)
+    # « Nouvelle connexion » for a browser not trusted before: made while the person is loaded, sent
+    # once the login is committed; its failure never fails the login.
+    notice = notices.new_login(flow.user, flow.client_id) if "device" not in flow.passed else None
     response = flows.complete(flow, amr, acr)
     db.session.commit()
     if response is None:  # a double submit finished it first: its device row was rolled back
         g.pop("idp_device_cookie", None)
         return render_template("login/no_flow.html"), 400
+    if notice is not None:
+        notice.send()
     return response

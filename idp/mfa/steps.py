@@ -29,6 +29,7 @@ def fresh_code_required(flow: LoginFlow) -> bool:
 
 class TrustedDeviceStep(Step):
     name = "device"
+    method = "trusted-browser"
     silent = True
 
     def applies(self, flow: LoginFlow) -> bool:
@@ -42,7 +43,8 @@ class TrustedDeviceStep(Step):
 
 class _CodeStep(Step):
     def applies(self, flow: LoginFlow) -> bool:
-        return "device" not in flow.passed
+        # A person with an app who chose it (or a recovery code) at step 1 gets no mail code.
+        return "device" not in flow.passed and flow.second_factor in (None, "mail")
 
     @staticmethod
     def _send(flow: LoginFlow):
@@ -81,6 +83,7 @@ class CodeEntryStep(_CodeStep):
 
     name = "code"
     amr = "otp"
+    method = "mail-code"
     raises_trust = True
     template = "login/step3_code_entry.html"
 

@@ -16,6 +16,7 @@ from .keys import SigningKey
 from .sessions import BrowserSession, LoginFlow
 from .recovery import CaptchaChallenge, PasswordReset
 from .audit import AuditEvent
+from .mfa import RecoveryCode, TotpCredential
 
 __all__ = [
     "utcnow",
@@ -34,4 +35,6 @@ __all__ = [
     "CaptchaChallenge",
     "PasswordReset",
     "AuditEvent",
+    "TotpCredential",
+    "RecoveryCode",
 ]

@@ -47,6 +47,9 @@ class LoginFlow(db.Model):
     return_to: Mapped[str | None] = mapped_column(String(200))
     # The second factor is asked even on a trusted browser (read by TrustedDeviceStep.applies).
     second_factor_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The second factor chosen at step 1 by a person with an authenticator app (issue 12):
+    # None (the mail code, as for everyone else), "mail", "app" or "recovery" (a recovery code).
+    second_factor: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
 from ..regimes import name as regime_name
@@ -32,6 +32,14 @@ class User(db.Model):
     caisse: Mapped[str | None] = mapped_column(String(120))
     affiliation: Mapped[str] = mapped_column(String(16), default="affiliated")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # The authenticator app (issue 12), loaded with the person in the same SELECT (a LEFT JOIN):
+    # the login journey asks at step 1 whether there is one, without a statement of its own.
+    totp: Mapped["TotpCredential | None"] = relationship(lazy="joined", uselist=False, viewonly=True)
+
+    @property
+    def has_app(self) -> bool:
+        """An authenticator app enrolled and confirmed by a first code."""
+        return self.totp is not None and self.totp.secret_encrypted is not None
 
     @property
     def regime_name(self) -> str | None:
