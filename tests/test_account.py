@@ -276,7 +276,7 @@ def test_activity_keeps_to_its_window_and_shows_the_method_read_from_the_event(s
     enter(space, browser, user)
     db.session.add(AuditEvent(at=utcnow() - timedelta(days=31), event="password_changed", user_id=user.id))
     db.session.add(AuditEvent(at=utcnow() - timedelta(minutes=1), event="login_succeeded", user_id=user.id,
-                              detail={"method": "app"}))
+                              detail={"method": "app-code"}))
     db.session.add(AuditEvent(at=utcnow() - timedelta(minutes=2), event="login_succeeded", user_id=user.id,
                               detail={"method": "trusted-browser"}))
     db.session.commit()
