@@ -138,6 +138,7 @@ class OpenIDProvider(AuthorizationServer):
             error.state = request.payload.state
             response = self.handle_error_response(request, error)
         grant.execute_hook("after_authorization_response", response)
+        self.execute_hook("after_create_authorization_response", response)  # RFC 9207 ``iss``
         return response
 
     def handle_error_response(self, request, error):
