@@ -12,6 +12,8 @@ re-send a form.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from flask import Blueprint, g, redirect, render_template, request, url_for
 from flask_wtf.csrf import generate_csrf
 
@@ -27,12 +29,22 @@ from .steps import PASSED, flow_client
 bp = Blueprint("login", __name__, url_prefix="/connexion")
 
 
+class Partner(NamedTuple):
+    """What the login pages show of the relying party, from its registration."""
+
+    name: str
+    logo_uri: str | None
+    client_uri: str | None
+
+
 @bp.route("", methods=["GET", "POST"])
 def step():
     flow = flows.current()
     if flow is None:
         return _no_flow()
-    g.idp_login_flow = flow  # the partner named, « Annuler » offered on every page (login_page_context)
+    # The partner named and « Annuler » offered on every page (login_page_context): read now, with the
+    # flow, so that a page rendered after a failed statement (the 503 page) reads no row again.
+    g.idp_login_partner = Partner(flow.client.name, flow.client.logo_uri, flow.client.client_uri)
     if request.method == "POST":
         notice.clear(flow)  # a new form: the answer to the previous one is over
     # The flow's changes (user, steps passed, identifier) are written once, by the commit
@@ -76,13 +88,12 @@ def _no_flow():
 def login_page_context() -> dict:
     """What every page of a login in progress shows: the partner site that asked for it, from its
     registration (name; logo and link only when registered), and the « Annuler » form's token."""
-    flow = g.get("idp_login_flow")
-    if flow is None:
+    partner = g.get("idp_login_partner")
+    if partner is None:
         return {}
-    client = flow.client
-    if client.logo_uri:
-        security_headers.allow_image(client.logo_uri)
-    return {"partner": client, "login_csrf": generate_csrf,
+    if partner.logo_uri:
+        security_headers.allow_image(partner.logo_uri)
+    return {"partner": partner, "login_csrf": generate_csrf,
             "step_position": PAGE_NUMBERS.get(g.get("idp_login_step")), "step_total": PAGE_TOTAL}
 
 
