@@ -248,3 +248,13 @@ def test_every_login_post_answers_303_and_the_get_shows_the_outcome(where, journ
         assert r.headers["X-Login-Outcome"] == str(expected)
         assert first.status_code == reload.status_code == expected
     assert page_text(first.text) == page_text(reload.text)
+
+
+def test_step0_expired_form_is_said_for_the_whole_form_not_tied_to_a_field(journey, user):
+    journey.start()
+    r = journey.browser.post(journey.step_url, data={"csrf_token": "expire", "nir": user.nir, "password": WRONG},
+                             allow_redirects=False, timeout=10)
+    assert r.status_code == 303 and r.headers["X-Login-Outcome"] == "400"
+    page = journey.get()
+    assert page.status_code == 400 and "Ce formulaire a expiré. Rechargez la page et recommencez." in page.text
+    assert 'aria-invalid="true"' not in page.text and "<title>Erreur : " in page.text

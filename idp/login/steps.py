@@ -99,8 +99,11 @@ class PasswordStep(Step):
                 return notice.show_page(kept)
             form.nir.data = flow.login_hint or ""
             notice.apply_to_form(form, kept)
-            error = msg(kept["error"]) if kept and kept["error"] else None
-            return render_template(self.template, form=form, error=error), kept["status"] if kept else 200
+            key = kept["error"] if kept else None
+            # Case 4 is tied to the password field; an expired form (CSRF) is said for the whole form.
+            return render_template(self.template, form=form,
+                                   error=msg(key) if key and key != "csrf" else None,
+                                   csrf_message=msg(key) if key == "csrf" else None), kept["status"] if kept else 200
         if not form.validate_on_submit():
             return notice.keep(flow, self.name, 400, error=form_error_key(form), errors=field_errors(form),
                                values={"nir": (form.nir.data or "")[:32]})

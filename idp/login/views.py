@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from flask import Blueprint, g, redirect, render_template, request, url_for
-from flask_wtf.csrf import generate_csrf
+from flask_wtf.csrf import CSRFError, generate_csrf
 
 from .. import audit, limits, security_headers
 from ..extensions import db
@@ -70,6 +70,19 @@ def step():
                 db.session.commit()
                 return redirect(url_for("login.step"), code=303)
         return _finish(flow)
+
+
+@bp.errorhandler(CSRFError)
+def form_expired(error):
+    """A login form whose CSRF token expired: said on the current step's page by the GET (Post/Redirect/Get)."""
+    flow = flows.current()
+    if flow is None:
+        return _no_flow()
+    current = next_step(flow)
+    if current is not None:
+        notice.keep(flow, current.name, 400, error="csrf")
+        db.session.commit()
+    return notice.see_current_step(400)
 
 
 def _is_redirect(result) -> bool:
