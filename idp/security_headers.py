@@ -5,7 +5,9 @@ applies ``form-action`` to the redirects that answer a form, so a page whose for
 may be answered by a redirect to a relying party (a login step, « Annuler », the
 logout confirmation) names that one address's origin: :func:`allow_form_redirect`,
 called where the registered redirect URI is already at hand (the login flow when
-it is loaded, the validated logout request), without another query.
+it is loaded, the validated logout request), without another query. Images come
+from the provider only, except the logo a partner site registered (``logo_uri``),
+allowed by :func:`allow_image` on the login pages that show it.
 """
 
 from __future__ import annotations
@@ -46,11 +48,18 @@ def allow_form_redirect(uri: str | None) -> None:
         g.idp_form_action_sources = {*g.get("idp_form_action_sources", ()), source}
 
 
+def allow_image(uri: str | None) -> None:
+    """This response shows the image at ``uri`` (a registered partner logo): allow its origin in ``img-src``."""
+    source = origin_source(uri)
+    if source is not None:
+        g.idp_img_sources = {*g.get("idp_img_sources", ()), source}
+
+
 _CSP = (
-    "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; style-src 'self'; "
+    "default-src 'self'; img-src 'self' data:{img}; media-src 'self' blob:; style-src 'self'; "
     "script-src 'self'; frame-ancestors 'none'; {form_action}; base-uri 'none'"
 )
-_DEFAULT_CSP = _CSP.format(form_action="form-action 'self'")
+_DEFAULT_CSP = _CSP.format(img="", form_action="form-action 'self'")
 _ALWAYS = (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"), ("Referrer-Policy", "no-referrer"))
 #: Endpoints whose answers may be cached: static files, and the public documents (their own Cache-Control).
 _CACHEABLE = frozenset(("static", "oidc.jwks", "oidc.openid_configuration", "oidc.oauth_authorization_server"))
@@ -68,7 +77,12 @@ def apply(response):
     policy is one string made at import, and a header a view set itself is kept.
     """
     sources = g.pop("idp_form_action_sources", None)
-    csp = _CSP.format(form_action=" ".join(["form-action 'self'", *sorted(sources)])) if sources else _DEFAULT_CSP
+    images = g.pop("idp_img_sources", None)
+    if sources or images:
+        csp = _CSP.format(img="".join(f" {s}" for s in sorted(images or ())),
+                          form_action=" ".join(["form-action 'self'", *sorted(sources or ())]))
+    else:
+        csp = _DEFAULT_CSP
     h = response.headers
     present = {name.lower() for name, _ in h.items()}
     if "content-security-policy" not in present:

@@ -311,9 +311,11 @@ class Browser(requests.Session):
         """
         base = location.split("/connexion")[0]
         page = self.get(location, timeout=10)
-        for _ in range(8):
+        for attempt in range(8):
             step = STEP_RE.search(page.text or "")
-            if page.status_code != 200 or step is None or step.group(1) == stop_at:
+            # The first page may still show the answer to an earlier form (Post/Redirect/Get: a wrong
+            # password's 401 stays until the next form); it is filled again, as a person does.
+            if (page.status_code != 200 and attempt > 0) or step is None or step.group(1) == stop_at:
                 return page
             data = {}
             if step.group(1) == "password":

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
+from urllib.parse import urljoin
 from sqlalchemy import select, update
 
 from conftest import PASSWORD, STEP_RE, csrf_token
@@ -148,17 +149,32 @@ def near(value: datetime, expected: datetime, seconds: int = 5) -> bool:
     return abs((value - expected).total_seconds()) <= seconds
 
 
+OUTCOME = "X-Login-Outcome"
+
+
+def outcome(r: requests.Response) -> int:
+    """The status of the page a login form led to: named by its 303 (Post/Redirect/Get), else its own."""
+    return getattr(r, "outcome", r.status_code)
+
+
 def race(posts: list[tuple[requests.Session, str, dict]]) -> list[requests.Response]:
     """Send every ``(session, url, data)`` POST at the same instant; the responses in the same order.
 
-    Each session has its own connection; a barrier releases the requests together.
+    Each session has its own connection; a barrier releases the requests together. A 303 to
+    the login page is followed by its GET, as a browser does; :func:`outcome` gives the status
+    the POST's 303 named (per request, even when parallel forms of one login share its page).
     """
     barrier = threading.Barrier(len(posts))
 
     def send(item):
         session, url, data = item
         barrier.wait(timeout=30)
-        return session.post(url, data=data, allow_redirects=False, timeout=60)
+        r = session.post(url, data=data, allow_redirects=False, timeout=60)
+        if r.status_code == 303 and OUTCOME in r.headers:
+            named = int(r.headers[OUTCOME])
+            r = session.get(urljoin(url, r.headers["Location"]), allow_redirects=False, timeout=60)
+            r.outcome = named
+        return r
 
     with ThreadPoolExecutor(max_workers=len(posts)) as pool:
         return list(pool.map(send, posts))

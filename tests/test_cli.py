@@ -849,3 +849,45 @@ def test_serve_refuses_an_unknown_log_format(monkeypatch):
     assert result.exit_code == 2, result.output
     assert "IDP_LOG_FORMAT" in result.output and "json" in result.output
     assert "Traceback" not in result.output
+
+
+# --- clients add/update: the partner's branding on the login pages (issue 11) -------------------
+
+def test_clients_add_and_update_logo_uri_and_client_uri(cli):
+    r = cli("clients", "add", "--name", "Mutuelle Exemple", "--redirect-uri", "https://rp.exemple.fr/cb",
+            "--logo-uri", "https://rp.exemple.fr/logo.png", "--client-uri", "https://rp.exemple.fr/", "--json")
+    assert r.exit_code == 0, r.output
+    registration = json.loads(r.stdout)
+    assert registration["logo_uri"] == "https://rp.exemple.fr/logo.png"
+    assert registration["client_uri"] == "https://rp.exemple.fr/"
+    client = client_by_id(registration["client_id"])
+    assert (client.logo_uri, client.client_uri) == ("https://rp.exemple.fr/logo.png", "https://rp.exemple.fr/")
+
+    r = cli("clients", "update", client.client_id, "--logo-uri", "http://localhost:8000/logo.svg", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["logo_uri"] == "http://localhost:8000/logo.svg"
+    r = cli("clients", "update", client.client_id, "--logo-uri", "", "--client-uri", "")
+    assert r.exit_code == 0, r.output
+    client = client_by_id(client.client_id)
+    assert client.logo_uri is None and client.client_uri is None
+
+
+def test_clients_without_branding_show_none(cli):
+    r = cli("clients", "add", "--name", "Sans logo", "--redirect-uri", "https://rp.exemple.fr/cb", "--json")
+    registration = json.loads(r.stdout)
+    assert registration["logo_uri"] is None and registration["client_uri"] is None
+
+
+@pytest.mark.parametrize("option", ["--logo-uri", "--client-uri"])
+@pytest.mark.parametrize("bad", ["http://rp.exemple.fr/logo.png", "javascript:alert(1)", "logo.png",
+                                 "ftp://rp.exemple.fr/logo.png"])
+def test_clients_branding_urls_must_be_https(cli, option, bad):
+    r = cli("clients", "add", "--name", "Mutuelle", "--redirect-uri", "https://rp.exemple.fr/cb", option, bad)
+    assert r.exit_code == 2 and option in r.output, r.output
+    assert count(Client) == 0
+    r = cli("clients", "add", "--name", "Mutuelle", "--redirect-uri", "https://rp.exemple.fr/cb")
+    client_id = parse_plain(r.stdout)["client_id"]
+    r = cli("clients", "update", client_id, option, bad)
+    assert r.exit_code == 2 and option in r.output, r.output
+    client = client_by_id(client_id)
+    assert client.logo_uri is None and client.client_uri is None

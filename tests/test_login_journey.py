@@ -203,6 +203,8 @@ def test_step3_code_is_single_use(journey, new_journey, user, distinct_codes):
     replay.cookies.update({"idp_flow": old_flow_cookie, "idp_csrf": journey.browser.cookies.get("idp_csrf")})
     r = replay.post(journey.step_url, data={"csrf_token": csrf_token(step3.text), "code": code},
                     allow_redirects=False, timeout=10)
+    assert r.status_code == 303  # Post/Redirect/Get: the GET says the login is over
+    r = replay.get(journey.step_url, allow_redirects=False, timeout=10)
     assert r.status_code == 400 and NO_FLOW in page_text(r.text)
 
     # Nor does the code open another login of the same account.
@@ -252,7 +254,11 @@ def test_mail_server_down_is_a_clear_page_and_the_click_can_be_retried(app, jour
     journey.password(user)
     r = journey.request_code()
     assert r.status_code == 503 and "Le mail n'a pas pu être envoyé" in page_text(r.text)
-    assert step_of(journey.get()) == "code-request"          # still step 1
+    again = journey.get()                                     # a reload shows the same answer, sends nothing
+    assert again.status_code == 503 and "Le mail n'a pas pu être envoyé" in page_text(again.text)
+    # « Réessayer » is a form that asks for the code again (step 1's request).
+    assert re.search(r'<form method="post" action="/connexion">\s*<input[^>]*csrf_token[^>]*>\s*<button[^>]*>Réessayer',
+                     again.text)
     app.config["IDP_MAIL_URL"] = mailbox.url                  # the mail server is back
     assert step_of(journey.request_code()) == "code"
     journey.callback(journey.enter_code(journey.code(user.email)))
@@ -325,8 +331,8 @@ def test_flow_identifier_is_renewed_after_the_password_and_the_old_one_is_dead(j
     r = stale.get(journey.step_url, allow_redirects=False, timeout=10)
     assert r.status_code == 400 and NO_FLOW in page_text(r.text)
     r = stale.post(journey.step_url, data={"csrf_token": csrf_token(page.text), "nir": user.nir, "password": PASSWORD},
-                   allow_redirects=False, timeout=10)
-    assert r.status_code == 400 and NO_FLOW in page_text(r.text)
+                   allow_redirects=True, timeout=10)
+    assert r.history[0].status_code == 303 and r.status_code == 400 and NO_FLOW in page_text(r.text)
     # The renewed identifier goes on.
     assert step_of(journey.get()) == "code-request"
 
@@ -350,8 +356,8 @@ def test_flow_identifier_is_renewed_after_the_code_and_the_old_one_is_dead(journ
 
     stale = _stale_browser(journey, before)
     r = stale.post(journey.step_url, data={"csrf_token": csrf_token(page.text), "code": "123456"},
-                   allow_redirects=False, timeout=10)
-    assert r.status_code == 400 and NO_FLOW in page_text(r.text)
+                   allow_redirects=True, timeout=10)
+    assert r.history[0].status_code == 303 and r.status_code == 400 and NO_FLOW in page_text(r.text)
 
 
 def test_expired_flow_is_a_clear_page_and_counts_nothing(journey, user):
@@ -362,8 +368,8 @@ def test_expired_flow_is_a_clear_page_and_counts_nothing(journey, user):
     r = journey.get()
     assert r.status_code == 400 and NO_FLOW in page_text(r.text) and '<html lang="fr">' in r.text
     r = journey.browser.post(journey.step_url, data={"csrf_token": csrf_token(page.text), "nir": user.nir,
-                                                     "password": "faux"}, allow_redirects=False, timeout=10)
-    assert r.status_code == 400 and NO_FLOW in page_text(r.text)
+                                                     "password": "faux"}, allow_redirects=True, timeout=10)
+    assert r.history[0].status_code == 303 and r.status_code == 400 and NO_FLOW in page_text(r.text)
     assert password_limit(user.nir) is None
 
 

@@ -347,8 +347,11 @@ def test_without_hint_the_person_confirms_with_a_csrf_protected_form(op, rp, sig
     done = op.browser.post(f"{op.url}/logout", data={"csrf_token": csrf_token(page.text), "client_id": client.client_id,
                                                      "post_logout_redirect_uri": LOGGED_OUT, "state": "s"},
                            allow_redirects=False, timeout=10)
-    assert done.status_code == 200 and "Location" not in done.headers
-    assert "Vous êtes déconnecté" in done.text
+    # Post/Redirect/Get: a 303 to the provider's own « déconnecté » page, never to the relying party.
+    assert done.status_code == 303 and done.headers["Location"] == "/logout/termine"
+    shown = op.browser.get(f"{op.url}/logout/termine", allow_redirects=False, timeout=10)
+    assert shown.status_code == 200 and "Vous êtes déconnecté" in shown.text and client.name in shown.text
+    assert "Vous êtes déconnecté" in op.browser.get(f"{op.url}/logout/termine", timeout=10).text  # reload
     assert session_alive(op, client) is False
 
 
@@ -359,7 +362,7 @@ def test_logout_without_any_session_is_harmless(op, rp):
     page = r
     done = op.browser.post(f"{op.url}/logout", data={"csrf_token": csrf_token(page.text)}, allow_redirects=False,
                            timeout=10)
-    assert done.status_code == 200
+    assert done.status_code == 303 and done.headers["Location"] == "/logout/termine"
 
 
 def test_logout_ends_the_session_for_every_relying_party(op, rp, make_client, signed_in):

@@ -141,6 +141,8 @@ def _registration(client: Client, secret: str | None) -> dict:
         "client_id": client.client_id,
         "client_secret": secret,
         "client_name": client.name,
+        "logo_uri": client.logo_uri,
+        "client_uri": client.client_uri,
         "redirect_uris": client.redirect_uris,
         "post_logout_redirect_uris": client.post_logout_redirect_uris,
         "scope": client.scope,
@@ -154,6 +156,33 @@ def _registration(client: Client, secret: str | None) -> dict:
         "backchannel_logout_session_required": bool(client.backchannel_logout_session_required),
         "userinfo_signed_response_alg": client.userinfo_signed_response_alg,
     }
+# --- Branding: what the login pages show of the partner site (issue 11) ---------------------
+
+def branding_options(command):
+    """``--logo-uri`` and ``--client-uri`` (RFC 7591 ``logo_uri``, ``client_uri``), for add and update."""
+    command = click.option("--client-uri", "client_uri", default=None,
+                           help="The partner site's home page, linked from the login pages (https; http only to "
+                                "127.0.0.1, localhost, [::1]). An empty value removes it.")(command)
+    return click.option("--logo-uri", "logo_uri", default=None,
+                        help="The partner site's logo, shown on the login pages (https; http only to 127.0.0.1, "
+                             "localhost, [::1]). An empty value removes it.")(command)
+
+
+def apply_branding(client: Client, logo_uri: str | None, client_uri: str | None) -> list[str]:
+    """Set what the options gave (None: unchanged, empty: removed); the URLs follow the redirect URI rules."""
+    changed = []
+    for attr, value, option in (("logo_uri", logo_uri, "--logo-uri"), ("client_uri", client_uri, "--client-uri")):
+        if value is None:
+            continue
+        if value != "":
+            problem = redirect_uri_problem(value)
+            if problem:
+                raise click.BadParameter(f"{value!r} {problem}.", param_hint=option)
+        setattr(client, attr, value or None)
+        changed.append(attr)
+    return changed
+
+
 # --- OIDC Back-Channel Logout 1.0: the client's logout endpoint ----------------------------
 
 def backchannel_options(command):
@@ -204,13 +233,14 @@ def clients_group() -> None:
               help="Confidential client: let the origins of its redirect URIs call /token, /userinfo and /revoke "
                    "from a browser (public clients always may).")
 @backchannel_options
+@branding_options
 @click.option("--userinfo-signed-response-alg", "userinfo_alg", type=click.Choice(SUPPORTED_ALGS),
               help="UserInfo as a JWT signed with this algorithm (OIDC Core 5.3.2); default plain JSON.")
 @auth_options
 @click.option("--json", "as_json", is_flag=True, help="Print the registration as a JSON object.")
 @with_appcontext
 def add_command(name, redirect_uris, post_logout_redirect_uris, public, scope, alg, client_credentials,
-                pkce, cors, backchannel_logout_uri, backchannel_session_required, userinfo_alg,
+                pkce, cors, backchannel_logout_uri, backchannel_session_required, logo_uri, client_uri, userinfo_alg,
                 auth_method, auth_signing_alg, jwks_file, jwks_uri, as_json) -> None:
     """Register a client; prints its client_id and, once and only now, its secret."""
     name = _check_name(name)
@@ -237,6 +267,7 @@ def add_command(name, redirect_uris, post_logout_redirect_uris, public, scope, a
         userinfo_signed_response_alg=userinfo_alg,
     )
     apply_backchannel(client, backchannel_logout_uri, backchannel_session_required)
+    apply_branding(client, logo_uri, client_uri)
     secret = apply_auth(client, auth_method="none" if public else auth_method, auth_signing_alg=auth_signing_alg,
                         jwks_file=jwks_file, jwks_uri=jwks_uri, creating=True)
     db.session.add(client)
@@ -275,6 +306,7 @@ def add_command(name, redirect_uris, post_logout_redirect_uris, public, scope, a
 @click.option("--overlap", help="With --rotate-secret: how long the previous secret keeps working (7d, 12h, 30m, "
               "0 for not at all; default: the IDP_CLIENT_SECRET_OVERLAP setting).")
 @backchannel_options
+@branding_options
 @click.option("--userinfo-signed-response-alg", "userinfo_alg", type=click.Choice([*SUPPORTED_ALGS, "default"]),
               help="UserInfo as a JWT signed with this algorithm (OIDC Core 5.3.2); default: back to plain JSON.")
 @auth_options
@@ -282,7 +314,7 @@ def add_command(name, redirect_uris, post_logout_redirect_uris, public, scope, a
 @with_appcontext
 def update_command(client_id, name, redirect_uris, post_logout_redirect_uris, no_post_logout_redirect_uris, scope,
                    alg, client_credentials, pkce, cors, rotate_secret, overlap, backchannel_logout_uri,
-                   backchannel_session_required, userinfo_alg, auth_method, auth_signing_alg, jwks_file, jwks_uri,
+                   backchannel_session_required, logo_uri, client_uri, userinfo_alg, auth_method, auth_signing_alg, jwks_file, jwks_uri,
                    as_json) -> None:
     """Change a client's settings in place (its client_id, grants and tokens stay).
 
@@ -337,6 +369,7 @@ def update_command(client_id, name, redirect_uris, post_logout_redirect_uris, no
     if backchannel_logout_uri is not None or backchannel_session_required is not None:
         apply_backchannel(client, backchannel_logout_uri, backchannel_session_required)
         changed.append("backchannel_logout")
+    changed += apply_branding(client, logo_uri, client_uri)
     secret = None
     if auth_method is not None or auth_signing_alg is not None or jwks_file or jwks_uri:
         # A new secret only when the new method needs one the provider cannot read.

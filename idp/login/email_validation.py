@@ -19,7 +19,8 @@ from .. import audit, crypto, limits
 from ..extensions import db
 from ..mail import MailError, render_mail, send_mail
 from ..models import EmailValidation, LoginFlow, User, utcnow
-from . import policy
+from ..messages import msg
+from . import notice, policy
 
 PURPOSE = "email-validation"
 
@@ -47,39 +48,48 @@ def send_validation_mail(user: User) -> None:
     db.session.commit()
 
 
-def case1_page(flow: LoginFlow):
+def case1_page(flow: LoginFlow, step: str):
     """The case 1 page, and its « renvoyer le mail de validation » button.
 
     The resend is reserved in the code quota before the mail goes; a mail that could
-    not be sent is given back (503, the older link still valid).
+    not be sent is given back (503, the older link still valid). The button's answer
+    is kept as the flow's notice and shown by the GET that follows (Post/Redirect/Get).
     """
     user = flow.user
     form = FlaskForm()
-    sent = blocked = failed = None
-    status, headers = 403, {}
-    if request.method == "POST" and request.form.get("action") == "use-app" and user.has_app:
-        # Issue 12: the app needs no mailbox; EmailCheck lets a flow that chose it go on.
-        if form.validate_on_submit():
+    if request.method == "POST":
+        action = request.form.get("action")
+        if action == "use-app" and user.has_app:
+            # Issue 12: the app needs no mailbox; EmailCheck lets a flow that chose it go on.
+            if not form.validate_on_submit():
+                return notice.keep(flow, step, 403, error="csrf")
             flow.second_factor = "app"
             return redirect(url_for("login.step"), code=303)
-        status = 400
-    elif request.method == "POST" and request.form.get("action") == "resend-validation" and user.email:
-        if form.validate_on_submit():
-            quota, key = policy.code_quota(), policy.user_key(user.id)
-            attempt = limits.reserve(quota, key)
-            if not attempt.allowed:
-                blocked, status = attempt.locked_until, 429
-            else:
-                try:
-                    send_validation_mail(user)
-                    sent = True
-                except MailError:
-                    current_app.logger.warning("Email validation mail could not be sent (user %s)", user.id)
-                    limits.give_back(quota, key)
-                    db.session.commit()
-                    failed, status, headers = True, 503, MailError.headers()
-    return render_template("login/case1_no_validated_email.html", form=form, user=user, sent=sent,
-                           blocked=blocked, failed=failed), status, headers
+        if action != "resend-validation" or not user.email:
+            return notice.see_current_step()
+        if not form.validate_on_submit():
+            return notice.keep(flow, step, 403, error="csrf")
+        quota, key = policy.code_quota(), policy.user_key(user.id)
+        attempt = limits.reserve(quota, key)
+        if not attempt.allowed:
+            return notice.keep(flow, step, 429, until=attempt.locked_until, blocked=True)
+        try:
+            send_validation_mail(user)
+        except MailError:
+            current_app.logger.warning("Email validation mail could not be sent (user %s)", user.id)
+            limits.give_back(quota, key)
+            db.session.commit()
+            return notice.keep(flow, step, 503, failed=True)
+        return notice.keep(flow, step, 403, sent=True)
+    kept = notice.current(flow, step) or {"status": 403, "flags": {}, "error": None}
+    flags = kept["flags"]
+    headers = MailError.headers() if flags.get("failed") else {}
+    blocked = notice.until(kept) if flags.get("blocked") else None
+    if blocked is not None:
+        headers = {"Retry-After": str(max(1, int((blocked - utcnow()).total_seconds())))}
+    return render_template("login/case1_no_validated_email.html", form=form, user=user, sent=flags.get("sent"),
+                           blocked=blocked, failed=flags.get("failed"),
+                           error=msg(kept["error"]) if kept["error"] else None), kept["status"], headers
 
 
 @bp.route("/valider-email", methods=["GET", "POST"])

@@ -25,10 +25,10 @@ COOKIE = "idp_flow"
 PURPOSE = "login-flow"
 
 
-#: The flow of a cookie, with its person (once known): every step after the password reads them.
+#: The flow of a cookie, with its person (once known) and its partner site: every step reads them.
 #: Built once, not at every request (building it, and its cache key, cost more than running it).
 _CURRENT = (
-    select(LoginFlow).options(joinedload(LoginFlow.user)).where(LoginFlow.flow_hash == bindparam("flow_hash"))
+    select(LoginFlow).options(joinedload(LoginFlow.user), joinedload(LoginFlow.client)).where(LoginFlow.flow_hash == bindparam("flow_hash"))
 )
 _COLUMNS = frozenset(LoginFlow.__table__.c.keys())
 
@@ -132,17 +132,17 @@ def complete(flow: LoginFlow, amr: list[str], acr: str):
     return resume(flow, grant_user=auth)
 
 
-def cancel(flow: LoginFlow):
-    """The person gave up: the relying party receives ``access_denied``."""
+def cancel(flow: LoginFlow, error_class=None):
+    """The person gave up: the relying party receives ``access_denied`` (or ``error_class``)."""
     if not _close(flow):
         return None
     db.session.commit()
     if flow.purpose == ACCOUNT:  # no relying party to answer: the page that says so
         return redirect(url_for("account.cancelled"), code=303)
-    return resume(flow, grant_user=None)
+    return resume(flow, grant_user=None, error_class=error_class)
 
 
-def resume(flow: LoginFlow, grant_user):
+def resume(flow: LoginFlow, grant_user, error_class=None):
     """Answer the stored authorization request (with a code, or ``access_denied``).
 
     Authlib redirects with 302. After a POST (the last step's form, « Annuler ») the
@@ -151,7 +151,10 @@ def resume(flow: LoginFlow, grant_user):
     """
     oauth_request = StoredAuthorizationRequest(flow.authorization_params)
     grant = server.get_authorization_grant(oauth_request)
-    response = server.create_authorization_response(request=oauth_request, grant_user=grant_user, grant=grant)
+    if error_class is not None:
+        response = server.create_refusal_response(oauth_request, grant, error_class)
+    else:
+        response = server.create_authorization_response(request=oauth_request, grant_user=grant_user, grant=grant)
     if request.method == "POST" and response.status_code == 302:
         response.status_code = 303
     return response

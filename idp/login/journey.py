@@ -31,6 +31,20 @@ JOURNEY: list[Step] = [
 ]
 
 
+#: The counter a person reads on the pages that ask for input, « Étape 1 sur 3 » to « Étape 3 sur 3 »:
+#: the seed's step 0 (password), step 1 (code request) and step 3 (code entry); its step 2 happens in the
+#: mailbox. A step without a number (a check, a case page) shows no counter.
+PAGE_NUMBERS: dict[str, int] = {
+    "password": 1,       # seed step 0
+    "code-request": 2,   # seed step 1
+    "factor-choice": 2,  # seed step 1, for a person with an authenticator app (issue 12)
+    "code": 3,           # seed step 3
+    "app-code": 3,       # seed step 3 by the app (issue 12)
+    "recovery-code": 3,  # seed step 3 by a recovery code (issue 12)
+}
+PAGE_TOTAL = max(PAGE_NUMBERS.values())
+
+
 def next_step(flow: LoginFlow) -> Step | None:
     for step in JOURNEY:
         if step.name not in flow.passed and step.applies(flow):

@@ -20,7 +20,7 @@ from .. import audit, crypto, limits, nir
 from ..extensions import db
 from ..messages import msg
 from ..models import LoginFlow, User, utcnow
-from . import policy
+from . import notice, policy
 from .forms import PasswordForm
 
 PASSED = object()
@@ -45,6 +45,19 @@ def refuse(flow: LoginFlow, step: "Step", case: int, **detail) -> None:
     user = flow.user
     audit.record("login_failed", user_id=flow.user_id, nir=user.nir if user is not None else None,
                  client_id=flow_client(flow), case=case, detail={"step": step.name, **detail})
+
+
+CASE6 = "login/case6_password_lock.html"
+
+
+def field_errors(form) -> dict[str, list[str]]:
+    """The errors of a refused form's fields, to show again after the redirect (CSRF apart)."""
+    return {name: list(errors) for name, errors in form.errors.items() if name != "csrf_token"}
+
+
+def form_error_key(form) -> str | None:
+    """``csrf`` when the form was refused for its CSRF token alone (an expired page)."""
+    return "csrf" if "csrf_token" in form.errors else None
 
 
 def lock_page(template: str, until):
@@ -83,10 +96,19 @@ class PasswordStep(Step):
     def handle(self, flow: LoginFlow):
         form = PasswordForm()
         if request.method == "GET":
+            kept = notice.current(flow, self.name)
+            if kept and kept["page"]:  # case 6
+                return notice.show_page(kept)
             form.nir.data = flow.login_hint or ""
-            return render_template(self.template, form=form)
+            notice.apply_to_form(form, kept)
+            key = kept["error"] if kept else None
+            # Case 4 is tied to the password field; an expired form (CSRF) is said for the whole form.
+            return render_template(self.template, form=form,
+                                   error=msg(key) if key and key != "csrf" else None,
+                                   csrf_message=msg(key) if key == "csrf" else None), kept["status"] if kept else 200
         if not form.validate_on_submit():
-            return render_template(self.template, form=form), 400
+            return notice.keep(flow, self.name, 400, error=form_error_key(form), errors=field_errors(form),
+                               values={"nir": (form.nir.data or "")[:32]})
         key = policy.nir_key(form.nir.data)
         # The attempt is taken before the password is checked: however many requests race,
         # no more than MAX_PASSWORD_FAILURES passwords are ever verified per lock period.
@@ -96,7 +118,7 @@ class PasswordStep(Step):
             audit.record("login_failed", nir=form.nir.data, client_id=flow_client(flow), case=6,
                          detail={"step": self.name, "refused": True})
             limits.commit_keeping_loaded()
-            return lock_page("login/case6_password_lock.html", attempt.locked_until)
+            return notice.keep(flow, self.name, 429, page=CASE6, until=attempt.locked_until)
         limits.commit_keeping_loaded()  # the reservation holds for the other workers while this one verifies
         user = db.session.scalar(_USER_BY_NIR, {"nir": nir.normalize(form.nir.data)})
         # Always one Argon2 verification, known NIR or not: same answer, same time.
@@ -108,10 +130,10 @@ class PasswordStep(Step):
                              case=6, detail={"step": self.name})
                 audit.record("lock_set", user_id=user_id, nir=form.nir.data, client_id=flow_client(flow), case=6,
                              detail={"kind": "password", "until": attempt.locked_until.isoformat() + "Z"})
-                return lock_page("login/case6_password_lock.html", attempt.locked_until)
+                return notice.keep(flow, self.name, 429, page=CASE6, until=attempt.locked_until)
             audit.record("login_failed", user_id=user_id, nir=form.nir.data, client_id=flow_client(flow),
                          case=4, detail={"step": self.name})
-            return render_template(self.template, form=form, error=msg("case4_wrong_credentials")), 401
+            return notice.keep(flow, self.name, 401, error="case4_wrong_credentials", values={"nir": form.nir.data})
         limits.release(policy.password_failures(), key)
         if crypto.needs_rehash(user.password_hash):
             user.password_hash = crypto.hash_password(form.password.data)
@@ -165,4 +187,4 @@ class EmailCheck(Step):
         refuse(flow, self, 1)
         from .email_validation import case1_page
 
-        return case1_page(flow)
+        return case1_page(flow, self.name)

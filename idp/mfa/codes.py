@@ -52,6 +52,11 @@ def lifetime_minutes() -> int:
     return max(1, current_app.config["IDP_CODE_LIFETIME"] // 60)
 
 
+def pending(flow: LoginFlow) -> bool:
+    """A code was sent for ``flow`` and can still be typed (not used, not expired)."""
+    return flow.code_hash is not None and flow.code_expires_at is not None and utcnow() < flow.code_expires_at
+
+
 def generate() -> str:
     return pyotp.HOTP(pyotp.random_base32(), digits=6).at(0)
 

@@ -15,8 +15,10 @@ from flask_wtf import FlaskForm
 from .. import limits
 from ..login import policy
 from ..login.forms import CodeForm, CodeRequestForm
-from ..login.steps import PASSED, Step, lock_page
+from ..login import notice
+from ..login.steps import PASSED, Step, field_errors, form_error_key
 from ..mail import MailError
+from ..messages import msg
 from ..models import LoginFlow
 from ..oidc.acr import AcrRequest
 from . import codes, devices
@@ -41,25 +43,40 @@ class TrustedDeviceStep(Step):
         return PASSED
 
 
+CASE3 = "login/case3_code_quota.html"
+CASE5 = "login/case5_code_lock.html"
+MAIL_FAILED = "login/mail_failed.html"
+
+
 class _CodeStep(Step):
     def applies(self, flow: LoginFlow) -> bool:
         # A person with an app who chose it (or a recovery code) at step 1 gets no mail code.
         return "device" not in flow.passed and flow.second_factor in (None, "mail")
 
-    @staticmethod
-    def _send(flow: LoginFlow):
-        """Send a code; a response when that is impossible (case 5 lock, case 3, mail failure)."""
+    def _send(self, flow: LoginFlow, retry: str):
+        """Send a code; when that is impossible (case 5 lock, case 3, mail failure) the notice that says so.
+
+        ``retry``: the action of the mail-failure page's « Réessayer » button (the same request again).
+        """
         locked = limits.locked_until(policy.code_failures(), policy.user_key(flow.user_id))
         if locked is not None:  # locked by wrong codes (maybe in another login): no new code meanwhile
             codes.record_failure(flow, 5, "code-request", refused=True)
-            return lock_page("login/case5_code_lock.html", locked)
+            return notice.keep(flow, self.name, 429, page=CASE5, until=locked)
         try:
             blocked = codes.issue(flow)
         except MailError:
             current_app.logger.warning("Security code mail could not be sent (flow %s)", flow.id)
-            return render_template("login/mail_failed.html"), 503, MailError.headers()
+            return notice.keep(flow, self.name, 503, page=MAIL_FAILED, retry=retry)
         if blocked is not None:
-            return lock_page("login/case3_code_quota.html", blocked)
+            return notice.keep(flow, self.name, 429, page=CASE3, until=blocked)
+        return None
+
+    def _kept_page(self, flow: LoginFlow):
+        """On a GET, the case page a form of this step led to (cases 3 and 5, the mail failure), if any."""
+        kept = notice.current(flow, self.name)
+        if kept and kept["page"]:
+            # Case 3 while a code is pending: « Saisir le code reçu » leads back to step 3.
+            return notice.show_page(kept, code_pending=self.name == "code" and codes.pending(flow))
         return None
 
 
@@ -71,11 +88,18 @@ class CodeRequestStep(_CodeStep):
 
     def handle(self, flow: LoginFlow):
         form = CodeRequestForm()
-        masked = codes.mask_email(flow.user.email)
-        if request.method == "GET" or not form.validate_on_submit():
-            return render_template(self.template, form=form, masked_email=masked,
-                                   code_minutes=codes.lifetime_minutes())
-        return self._send(flow) or PASSED
+        if request.method == "GET":
+            kept = notice.current(flow, self.name)
+            shown = self._kept_page(flow)
+            if shown is not None:
+                return shown
+            return render_template(self.template, form=form, masked_email=codes.mask_email(flow.user.email),
+                                   code_minutes=codes.lifetime_minutes(),
+                                   error=msg(kept["error"]) if kept and kept["error"] else None), \
+                kept["status"] if kept else 200
+        if not form.validate_on_submit():
+            return notice.keep(flow, self.name, 400, error=form_error_key(form))
+        return self._send(flow, retry="request") or PASSED
 
 
 class CodeEntryStep(_CodeStep):
@@ -89,23 +113,27 @@ class CodeEntryStep(_CodeStep):
 
     def handle(self, flow: LoginFlow):
         form = CodeForm()
-
-        def page(**context):
-            return render_template(self.template, form=form, masked_email=codes.mask_email(flow.user.email),
-                                   code_minutes=codes.lifetime_minutes(), **context)
-
         if request.method == "GET":
-            return page()
+            shown = self._kept_page(flow)
+            if shown is not None:
+                return shown
+            kept = notice.current(flow, self.name)
+            notice.apply_to_form(form, kept)
+            return render_template(self.template, form=form, masked_email=codes.mask_email(flow.user.email),
+                                   code_minutes=codes.lifetime_minutes(), expires_at=flow.code_expires_at,
+                                   error=kept["error"] if kept else None,
+                                   csrf_message=msg("csrf") if kept and kept["error"] == "csrf" else None,
+                                   resent=bool(kept and kept["flags"].get("resent"))), \
+                kept["status"] if kept else 200
         if request.form.get("action") == "resend":  # « Recevoir un nouveau code de sécurité »
             if not FlaskForm().validate_on_submit():
-                return page(), 400
-            form = CodeForm(formdata=None)
-            return self._send(flow) or page(resent=True)
+                return notice.keep(flow, self.name, 400, error="csrf")
+            return self._send(flow, retry="resend") or notice.keep(flow, self.name, 200, resent=True)
         if "code" not in request.form:
-            # Step 1's button again (the back button): the code was sent, show step 3.
-            return page()
+            # Step 1's button again (the back button), or « Saisir le code reçu »: show step 3.
+            return notice.see_current_step()
         if not form.validate_on_submit():
-            return page(), 400
+            return notice.keep(flow, self.name, 400, error=form_error_key(form), errors=field_errors(form))
         verdict = codes.verify(flow, form.code.data.strip())
         result = verdict.result
         if result is codes.Result.OK:
@@ -113,8 +141,7 @@ class CodeEntryStep(_CodeStep):
                 flow.remember_device = True
             return PASSED
         if result is codes.Result.LOCKED:
-            return lock_page("login/case5_code_lock.html", verdict.locked_until)
+            return notice.keep(flow, self.name, 429, page=CASE5, until=verdict.locked_until)
         if result is not codes.Result.WRONG:  # cases 2 and no code: that code is of no use any more
-            form = CodeForm(formdata=None)
-            return page(error=result.value), 400
-        return page(error=result.value), 401
+            return notice.keep(flow, self.name, 400, error=result.value)
+        return notice.keep(flow, self.name, 401, error=result.value)

@@ -44,6 +44,9 @@ class Client(db.Model, ClientMixin):
                                                                       server_default=false())
     #: UserInfo as a signed JWT with this algorithm (OIDC Core §5.3.2); plain JSON when None.
     userinfo_signed_response_alg: Mapped[str | None] = mapped_column(String(10))
+    #: What the login pages show of the partner (RFC 7591 ``logo_uri``, ``client_uri``), only when registered.
+    logo_uri: Mapped[str | None] = mapped_column(String(2048))
+    client_uri: Mapped[str | None] = mapped_column(String(2048))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     # --- signed client authentication (RFC 7523, OIDC Core §9; idp.oidc.client_auth) ---
     #: The one method the client authenticates with; NULL for a client registered before

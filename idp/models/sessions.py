@@ -12,6 +12,7 @@ from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, fal
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
+from .clients import Client
 from .clock import utcnow
 from .users import User
 
@@ -53,8 +54,13 @@ class LoginFlow(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The answer to the last form of the login (Post/Redirect/Get): shown by the GETs that
+    # follow until the next form; message keys, field errors, the NIR typed, never a secret.
+    notice: Mapped[dict | None] = mapped_column(JSON)
 
     user: Mapped[User | None] = relationship()
+    #: The partner site that asked for the login (its registered name and branding on every page).
+    client: Mapped[Client] = relationship()
 
 
 class BrowserSession(db.Model):

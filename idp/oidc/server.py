@@ -60,6 +60,12 @@ class StoredAuthorizationRequest(OAuth2Request):
         return {}
 
 
+class TemporarilyUnavailableError(OAuth2Error):
+    """RFC 6749 §4.1.2.1 ``temporarily_unavailable`` (Authlib has no class for it)."""
+
+    error = "temporarily_unavailable"
+
+
 class Issuer(IssuerParameter):
     """RFC 9207: ``iss`` in every authorization response, errors included."""
 
@@ -121,6 +127,19 @@ class OpenIDProvider(AuthorizationServer):
         if isinstance(request, OAuth2Request):
             return request
         return super().create_oauth2_request(request)
+
+    def create_refusal_response(self, request, grant, error_class):
+        """Refuse a stored authorization request with ``error_class`` (Authlib's own path refuses only
+        with ``access_denied``): the same validation, redirect, ``state`` and ``iss`` hook."""
+        try:
+            redirect_uri = grant.validate_authorization_request()
+            raise error_class(redirect_uri=redirect_uri)
+        except OAuth2Error as error:
+            error.state = request.payload.state
+            response = self.handle_error_response(request, error)
+        grant.execute_hook("after_authorization_response", response)
+        self.execute_hook("after_create_authorization_response", response)  # RFC 9207 ``iss``
+        return response
 
     def handle_error_response(self, request, error):
         if isinstance(request, StoredAuthorizationRequest) and not error.redirect_uri:

@@ -7,6 +7,8 @@ a role="alert" region and tied to its field by aria-describedby.
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import expect
 
 from .person import Person
@@ -107,13 +109,20 @@ def test_errors_get_the_focus_and_are_tied_to_their_fields(rp, make_user, page, 
     page.keyboard.press("Enter")
     expect(page.get_by_label("Mot de passe", exact=True)).to_be_focused()
 
-    # Wrong credentials (case 4): a message for the whole form, which gets the focus.
+    # Wrong credentials (case 4): tied to the password field like any error (issue 11), which gets
+    # the focus; the summary links to it; the title says « Erreur : ».
     page.get_by_label("Numéro de sécurité sociale", exact=True).fill(jeanne.user.nir)
     page.get_by_label("Mot de passe", exact=True).fill("Pas-le-bon-2024")
     press_and_wait(page, "Enter")
     alert = page.get_by_role("alert")
-    expect(alert).to_be_focused()
     expect(alert).to_contain_text("Numéro de sécurité sociale ou mot de passe incorrect")
+    password = page.get_by_label("Mot de passe", exact=True)
+    expect(password).to_be_focused()
+    expect(password).to_have_attribute("aria-invalid", "true")
+    expect(password).to_have_accessible_description(re.compile("mot de passe incorrect"))
+    expect(alert.get_by_role("link", name=re.compile("^Mot de passe : Numéro de sécurité sociale"))).to_have_attribute(
+        "href", "#password")
+    assert page.title().startswith("Erreur : ")
 
     # Step 3: a code of the wrong shape is tied to the code field and gets the focus.
     jeanne.give_password()

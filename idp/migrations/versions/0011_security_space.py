@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0011_security_space'
-down_revision = '0009_audit_trail'
+down_revision = '0010_client_branding'
 branch_labels = None
 depends_on = None
 

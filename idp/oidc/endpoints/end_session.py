@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from authlib.oauth2 import OAuth2Error
 from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
-from flask import current_app, render_template, request
+from flask import current_app, redirect, render_template, request, session, url_for
 from flask_wtf import FlaskForm
 
 from ... import security_headers, sessions
@@ -86,7 +86,22 @@ def logout():
             return render_template("logout/confirm.html", form=form, client=req.client)
     response = server.create_endpoint_response(EndSessionEndpoint.ENDPOINT_NAME, req)
     if response is None:
+        if request.method == "POST":
+            # Post/Redirect/Get: the confirmation's answer is a page a reload does not post again.
+            session["idp_logout_client"] = req.client.name if req.client is not None else ""
+            return redirect(url_for("oidc.logout_done"), code=303)
         return render_template("logout/done.html", client=req.client)
     if request.method == "POST" and response.status_code == 302:
         response.status_code = 303  # never re-send the form to the relying party (RFC 9700 §4.12)
     return response
+
+
+@bp.route("/logout/termine")
+def logout_done():
+    """The page after « Me déconnecter » when the partner registered no address to go back to.
+
+    The partner's registered name is kept for this one page in the provider's signed session
+    (no secret, nothing taken from this request).
+    """
+    name = session.pop("idp_logout_client", None)
+    return render_template("logout/done.html", client={"name": name} if name else None)
