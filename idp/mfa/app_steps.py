@@ -27,8 +27,9 @@ from flask import redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 
 from .. import audit, limits
-from ..login import policy
-from ..login.steps import PASSED, Step, flow_client, lock_page
+from ..login import notice, policy
+from ..login.steps import PASSED, Step, field_errors, flow_client, form_error_key
+from ..messages import msg
 from ..models import LoginFlow
 from . import codes, notices, recovery_codes, totp
 from .forms import AppCodeForm, RecoveryCodeForm
@@ -59,7 +60,7 @@ def _switch(flow: LoginFlow, factor: str):
 def _guarded(flow: LoginFlow, step: str, check: Callable[[], bool]):
     """Compare a code once an attempt of case 5's counter is reserved; None when right, else the outcome.
 
-    The outcome is a response (the case 5 page: locked, or this attempt locked it) or
+    The outcome is the 303 to the case 5 page (locked, or this attempt locked it) or
     ``"wrong"`` (case 4). As :func:`idp.mfa.codes.verify` does for the mail code.
     """
     key = policy.user_key(flow.user_id)
@@ -67,7 +68,7 @@ def _guarded(flow: LoginFlow, step: str, check: Callable[[], bool]):
     if not attempt.allowed:  # recorded in the transaction of the counter's statement
         codes.record_failure(flow, 5, step, refused=True)
         limits.commit_keeping_loaded()
-        return lock_page(CASE5_PAGE, attempt.locked_until)  # not compared, not counted
+        return notice.keep(flow, step, 429, page=CASE5_PAGE, until=attempt.locked_until)  # not compared, not counted
     limits.commit_keeping_loaded()  # the reservation holds for the other workers while this one compares
     if check():
         limits.release(policy.code_failures(), key)
@@ -76,9 +77,25 @@ def _guarded(flow: LoginFlow, step: str, check: Callable[[], bool]):
         codes.record_failure(flow, 5, step)
         audit.record("lock_set", user_id=flow.user_id, nir=flow.user.nir, client_id=flow_client(flow), case=5,
                      detail={"kind": "code", "until": attempt.locked_until.isoformat() + "Z"})
-        return lock_page(CASE5_PAGE, attempt.locked_until)
+        return notice.keep(flow, step, 429, page=CASE5_PAGE, until=attempt.locked_until)
     codes.record_failure(flow, 4, step)
     return "wrong"
+
+
+def _kept(flow: LoginFlow, step: str, form):
+    """On a GET: the case page a form of ``step`` led to (case 5), or the context of the step's own page
+    with the answer kept for it (Post/Redirect/Get, :mod:`idp.login.notice`) and the status it answers."""
+    kept = notice.current(flow, step)
+    if kept and kept["page"]:
+        return notice.show_page(kept), None, None
+    notice.apply_to_form(form, kept)
+    error = kept["error"] if kept else None
+    context = {"error": error, "csrf_message": msg("csrf") if error == "csrf" else None}
+    return None, context, (kept["status"] if kept else 200)
+
+
+def _refused_form(flow: LoginFlow, step: str, form):
+    return notice.keep(flow, step, 400, error=form_error_key(form), errors=field_errors(form))
 
 
 class FactorChoiceStep(Step):
@@ -96,10 +113,15 @@ class FactorChoiceStep(Step):
         page = lambda **context: render_template(self.template, form=form,  # noqa: E731
                                                  masked_email=codes.mask_email(flow.user.email), **context)
         if request.method == "GET":
-            return page()
+            kept = notice.current(flow, self.name)
+            error = kept["error"] if kept else None
+            return page(error=error, csrf_message=msg("csrf") if error == "csrf" else None), \
+                kept["status"] if kept else 200
         factor = request.form.get("factor")
-        if not form.validate_on_submit() or factor not in FACTORS:
-            return page(error=True), 400
+        if not form.validate_on_submit():
+            return notice.keep(flow, self.name, 400, error=form_error_key(form) or "choice")
+        if factor not in FACTORS:
+            return notice.keep(flow, self.name, 400, error="choice")
         flow.second_factor = factor
         return PASSED
 
@@ -121,21 +143,21 @@ class AppCodeStep(Step):
         page = lambda **context: render_template(self.template, form=form,  # noqa: E731
                                                  mail_possible=_mail_possible(flow), **context)
         if request.method == "GET":
-            return page()
+            shown, context, status = _kept(flow, self.name, form)
+            return shown or (page(**context), status)
         action = request.form.get("action")
         if action == "recovery" or (action == "mail" and _mail_possible(flow)):
             # « Utiliser un code de secours », « Recevoir plutôt un code par mail »
-            return _switch(flow, action) or (page(), 400)
+            return _switch(flow, action) or notice.keep(flow, self.name, 400, error="csrf")
         if not form.validate_on_submit():
-            return page(), 400
+            return _refused_form(flow, self.name, form)
         outcome = _guarded(flow, self.name, lambda: totp.verify(flow.user, form.code.data))
         if outcome is None:
             if form.remember.data:
                 flow.remember_device = True
             return PASSED
         if outcome == "wrong":
-            form = AppCodeForm(formdata=None)
-            return page(error="wrong"), 401
+            return notice.keep(flow, self.name, 401, error="wrong")
         return outcome
 
 
@@ -155,15 +177,15 @@ class RecoveryCodeStep(Step):
         form = RecoveryCodeForm()
         page = lambda **context: render_template(self.template, form=form, **context)  # noqa: E731
         if request.method == "GET":
-            return page()
+            shown, context, status = _kept(flow, self.name, form)
+            return shown or (page(**context), status)
         if request.form.get("action") == "app":  # « Revenir au code de l'application »
-            return _switch(flow, "app") or (page(), 400)
+            return _switch(flow, "app") or notice.keep(flow, self.name, 400, error="csrf")
         if not form.validate_on_submit():
-            return page(), 400
+            return _refused_form(flow, self.name, form)
         outcome = _guarded(flow, self.name, lambda: recovery_codes.consume(flow.user, form.code.data))
         if outcome == "wrong":
-            form = RecoveryCodeForm(formdata=None)
-            return page(error="wrong"), 401
+            return notice.keep(flow, self.name, 401, error="wrong")
         if outcome is not None:
             return outcome
         user = flow.user
@@ -187,7 +209,12 @@ class RecoveryNoticeStep(Step):
 
     def handle(self, flow: LoginFlow):
         form = FlaskForm()
-        if request.method == "GET" or not form.validate_on_submit():
-            status = 200 if request.method == "GET" else 400
-            return render_template(self.template, form=form, remaining=recovery_codes.remaining(flow.user)), status
+        if request.method == "GET":
+            kept = notice.current(flow, self.name)
+            error = kept["error"] if kept else None
+            return render_template(self.template, form=form, remaining=recovery_codes.remaining(flow.user),
+                                   csrf_message=msg("csrf") if error == "csrf" else None), \
+                kept["status"] if kept else 200
+        if not form.validate_on_submit():
+            return notice.keep(flow, self.name, 400, error="csrf")
         return PASSED

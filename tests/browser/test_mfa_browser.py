@@ -27,7 +27,7 @@ def test_login_with_the_app_from_relying_party_to_relying_party(live_server, rp,
     jeanne.give_password()
 
     card = jeanne.step("factor-choice")
-    expect(card).to_contain_text("Étape 1 sur 3")
+    expect(card).to_contain_text("Étape 2 sur 3")
     expect(page.get_by_role("button", name="Recevoir un code par mail")).to_be_visible()
     shoot(page, "issue12-step1-factor-choice")
     jeanne.submit("Utiliser mon application d'authentification")
