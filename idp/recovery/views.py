@@ -26,6 +26,7 @@ from ..login import policy
 from ..mail import MailError
 from ..messages import msg
 from ..models import User
+from ..timefmt import duration
 from . import captcha, links, password_policy
 from .forms import IdentityForm, NewPasswordForm
 from .policy import reset_mail_quota
@@ -71,7 +72,7 @@ def start():
     outcome = captcha.check(form.captcha_handle.data, form.captcha.data)  # consumed, right or wrong
     valid = form.validate()
     if outcome is not captcha.Check.OK and not form.captcha.errors:
-        form.captcha.errors = [msg(outcome.value).format(minutes=captcha.lifetime_minutes())]
+        form.captcha.errors = [msg(outcome.value).format(duration=duration(current_app.config["IDP_CAPTCHA_LIFETIME"]))]
     if not valid or outcome is not captcha.Check.OK:
         return _identity_page(form, status=400, focus_captcha=valid)
 
