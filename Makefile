@@ -44,6 +44,14 @@ spa: $(SPA_DIR)/node_modules/.package-lock.json
 $(SPA_DIR)/node_modules/.package-lock.json: $(SPA_DIR)/package.json $(SPA_DIR)/package-lock.json
 	cd $(SPA_DIR) && npm ci --no-audit --no-fund --silent
 
+## axe-core for the accessibility checks of the browser tests (tests/browser/axe.py), pinned, git-ignored.
+AXE_DIR = tests/browser/axe
+
+spa: $(AXE_DIR)/node_modules/.package-lock.json
+
+$(AXE_DIR)/node_modules/.package-lock.json: $(AXE_DIR)/package.json $(AXE_DIR)/package-lock.json
+	cd $(AXE_DIR) && npm ci --no-audit --no-fund --silent
+
 ## make bench: load benchmark (bench/run.py): idp serve (granian) on core 0, 16 clients on core 1, production Argon2.
 ## BACKEND=postgresql for PostgreSQL (database bench_h, recreated), BENCH_DATABASE_URL=... for another one;
 ## BENCH_ARGS="--duration 20 --clients 64" for the rest (bench/run.py --help).

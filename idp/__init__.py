@@ -81,6 +81,9 @@ def create_app(overrides: dict | None = None, *, migrations: bool = True) -> Fla
     from . import recovery
 
     recovery.init_app(app)  # forgotten password: its blueprint and its per-IP limits (Flask-Limiter)
+    from . import public
+
+    public.init_app(app)  # /, accessibility, legal notice, personal data, cookies (the footer's links)
     errors.init_app(app)
     from .ops import health
 
