@@ -36,7 +36,7 @@ def fits(page) -> bool:
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE_360], ids=["1280px", "360px"])
-def test_demo_pages_have_no_axe_violation(new_context, live_server, demo_mail, viewport):
+def test_demo_pages_have_no_axe_violation(live_server, new_context, demo_mail, viewport):
     page = new_context(viewport=viewport, bypass_csp=True).new_page()  # CSP relaxed here only, to inject axe
     for path in ("/demo/", "/demo/mailbox"):
         page.goto(live_server.url + path)
@@ -46,7 +46,7 @@ def test_demo_pages_have_no_axe_violation(new_context, live_server, demo_mail, v
     assert violations(page) == []
 
 
-def test_mailbox_fits_360px_and_the_mail_text_takes_the_keyboard_focus(new_context, live_server, demo_mail):
+def test_mailbox_fits_360px_and_the_mail_text_takes_the_keyboard_focus(live_server, new_context, demo_mail):
     page = new_context(viewport=PHONE_360).new_page()
     page.goto(live_server.url + "/demo/mailbox")
     assert fits(page)

@@ -18,7 +18,7 @@ FOOTER = [("Accessibilité : partiellement conforme", "Déclaration d'accessibil
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE_360], ids=["1280px", "360px"])
-def test_public_pages_have_no_axe_violation_and_fit_the_screen(new_context, live_server, viewport):
+def test_public_pages_have_no_axe_violation_and_fit_the_screen(live_server, new_context, viewport):
     page = new_context(viewport=viewport, bypass_csp=True).new_page()  # CSP relaxed here only, to inject axe
     for path in PAGES:
         page.goto(live_server.url + path)
@@ -26,7 +26,7 @@ def test_public_pages_have_no_axe_violation_and_fit_the_screen(new_context, live
         assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth"), path
 
 
-def test_footer_links_lead_to_their_pages_with_44px_targets(new_context, live_server):
+def test_footer_links_lead_to_their_pages_with_44px_targets(live_server, new_context):
     page = new_context(viewport=PHONE_360).new_page()
     page.goto(live_server.url + "/")
     expect(page.get_by_role("heading", level=1)).to_have_text("Le service de connexion du compte ameli")
