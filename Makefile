@@ -16,15 +16,21 @@ $(BIN)/.installed: setup.cfg pyproject.toml
 install: $(BIN)/.installed
 
 ## make run: set up the database, keys, demo users and demo relying party, then serve.
+## make run FAST=1: « mode démonstration accélérée », short lifetimes so that login cases 2 (expired code) and
+## 3 (code quota) and forgotten-password case 2 (mail quota) can be tried in minutes. Never the default.
+FAST ?=
+FAST_SETTINGS = IDP_CODE_LIFETIME=60 IDP_CODE_QUOTA_BLOCK=120 IDP_LOCK_DURATION=60 \
+                IDP_RESET_MAIL_QUOTA_BLOCK=120 IDP_RESET_LINK_LIFETIME=300
+RUN_ENV = $(if $(filter 1 yes true,$(FAST)),$(FAST_SETTINGS)) IDP_DEMO=1 IDP_ISSUER=http://$(HOST):$(PORT)
+
 run: install
-	$(BIN)/idp init
-	IDP_DEMO=1 IDP_ISSUER=http://$(HOST):$(PORT) $(BIN)/idp demo
+	$(RUN_ENV) $(BIN)/idp demo
 	@echo
-	@echo "  Demo:      http://$(HOST):$(PORT)/demo/"
-	@echo "  Mailbox:   http://$(HOST):$(PORT)/demo/mailbox"
 	@echo "  Discovery: http://$(HOST):$(PORT)/.well-known/openid-configuration"
+	@echo "  Command:   $(abspath $(BIN))/idp  (the idp command of this checkout; or: . $(VENV)/bin/activate)"
+	@$(if $(filter 1 yes true,$(FAST)),echo "  Mode démonstration accélérée (FAST=1): $(FAST_SETTINGS)",true)
 	@echo
-	IDP_DEMO=1 IDP_ISSUER=http://$(HOST):$(PORT) $(BIN)/idp run --host $(HOST) --port $(PORT)
+	$(RUN_ENV) $(BIN)/idp run --host $(HOST) --port $(PORT)
 
 ## make test: the whole suite (PostgreSQL too when IDP_TEST_DATABASE_URL is set).
 test: install chromium spa
@@ -36,7 +42,8 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "The browser tests need Chromium: sudo apt-get install chromium" >&2; exit 1; fi; fi
 
-## The browser relying-party library of the SPA test (oidc-client-ts, pinned by package-lock.json), git-ignored.
+## The browser tests' npm packages (pinned by package-lock.json), git-ignored: oidc-client-ts, the browser
+## relying-party library of the SPA test, and axe-core, the accessibility engine (tests/browser/axe.py).
 SPA_DIR = tests/browser/spa
 
 spa: $(SPA_DIR)/node_modules/.package-lock.json

@@ -1,9 +1,3 @@
-"""What the production server serves: ``idp serve`` (granian) imports ``wsgi:app``.
+"""``wsgi:app`` from a checkout (older unit files, ``--app wsgi:app``): the app of :mod:`idp.wsgi`."""
 
-The served app never migrates (``idp init`` and ``idp db upgrade`` do), so it is
-made without Flask-Migrate and alembic.
-"""
-
-from idp import create_app
-
-app = create_app(migrations=False)
+from idp.wsgi import app  # noqa: F401

@@ -6,14 +6,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from flask import Flask
 
 from . import config, cookies
-
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def _engine_options(settings: dict) -> dict:
     """SQLite waits ``IDP_DATABASE_BUSY_TIMEOUT`` for another connection's lock.
@@ -32,9 +27,7 @@ def _engine_options(settings: dict) -> dict:
 def create_app(overrides: dict | None = None, *, migrations: bool = True) -> Flask:
     """The app; ``migrations=False`` leaves out Flask-Migrate (the served app, see ``wsgi.py``)."""
     app = Flask(
-        __name__,
-        template_folder=str(ROOT / "templates"),
-        static_folder=str(ROOT / "static"),
+        __name__,  # templates/ and static/ inside the package: a built wheel carries them
         instance_path=str(config.INSTANCE_DIR),
     )
     settings = config.load(overrides)
@@ -84,6 +77,10 @@ def create_app(overrides: dict | None = None, *, migrations: bool = True) -> Fla
     from .account import bp as account_bp
 
     app.register_blueprint(account_bp)  # « Mon compte – Sécurité », /mon-compte/securite
+
+    from . import public
+
+    public.init_app(app)  # /, accessibility, legal notice, personal data, cookies (the footer's links)
     errors.init_app(app)
     from .ops import health
 

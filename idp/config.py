@@ -34,6 +34,13 @@ def _env(value: str) -> str:
     return value
 
 
+def _one_of(value: str, allowed: tuple[str, ...]) -> str:
+    value = " ".join(value.split()).lower()
+    if value not in allowed:
+        raise ValueError(f"must be one of {', '.join(allowed)}, not {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -212,7 +219,27 @@ SETTINGS: list[Setting] = [
             "Development only: the mailbox shows every mail kept by the console transport.", _bool),
     Setting("DEMO_CLIENT_FILE", None, "Credentials of the demo relying party, written by `idp demo` (mode 0600). "
             "Default: instance/demo-client.json."),
+    # --- Public pages: footer, legal notice, accessibility, privacy, cookies (idp.public) ---------------
+    Setting("ACCESSIBILITY_STATUS", "partiellement conforme", "RGAA compliance the footer and the accessibility "
+            "statement declare: « totalement conforme », « partiellement conforme » or « non conforme » (the level "
+            "measured by the operator's audit).", lambda v: _one_of(v, ACCESSIBILITY_STATUSES)),
+    Setting("ACCESSIBILITY_AUDIT", "", "Accessibility statement: who audited the service, when, and the rate of "
+            "RGAA criteria met (e.g. « Audit interne du 3 décembre 2026 : 86 % des critères respectés »). "
+            "Empty: the statement says that no audit has been published yet."),
+    Setting("ACCESSIBILITY_CONTACT", "", "Accessibility statement: where to report an accessibility problem "
+            "(address or URL). Empty: the statement gives the 3646."),
+    Setting("LEGAL_PUBLISHER", "Caisse nationale de l'Assurance Maladie (Cnam), 50 avenue du Professeur André "
+            "Lemierre, 75986 Paris cedex 20", "Legal notice: the publisher of the service (name and address)."),
+    Setting("LEGAL_DIRECTOR", "", "Legal notice: the director of publication. Empty: the line is left out."),
+    Setting("LEGAL_HOST", "", "Legal notice: the host of the service (name, address, telephone). Empty: the "
+            "line says that the publisher hosts it."),
+    Setting("PRIVACY_CONTACT", "", "Personal data page: how to reach the data protection officer (address or "
+            "URL). Empty: the page says to write to the publisher's data protection officer."),
+    Setting("TEMPLATE_OVERRIDES_DIR", None, "Folder of templates that replace the provider's own of the same "
+            "path (e.g. public/legal.html for the whole legal notice). Unset: the provider's templates only."),
 ]
+
+ACCESSIBILITY_STATUSES = ("totalement conforme", "partiellement conforme", "non conforme")
 
 BY_NAME = {s.name: s for s in SETTINGS}
 

@@ -36,7 +36,7 @@ MESSAGES: dict[str, str] = {
                         "« Écouter les caractères ».",
     "captcha_wrong": "Les caractères saisis ne correspondent pas à la série proposée. "
                      "Une nouvelle série vous est proposée : recopiez-la.",
-    "captcha_expired": "La série de caractères n'est plus valable : elle dure {minutes} minutes et ne sert qu'une "
+    "captcha_expired": "La série de caractères n'est plus valable : elle dure {duration} et ne sert qu'une "
                        "fois. Recopiez la nouvelle série.",
     "captcha_new": "Une nouvelle série de caractères est affichée.",
     # Forgotten password, step 5: the rules of a new password (idp/recovery/password_policy.py)

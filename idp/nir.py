@@ -4,13 +4,28 @@
 ``97 - (number mod 97)``, where for people born in Corsica the department
 ``2A`` counts as ``19`` and ``2B`` as ``18``. People type it with spaces or dots;
 we store it normalised (no separators, upper-case).
+
+The format of the number (digits, ``2A``/``2B``, length) and its key come from
+python-stdnum's ``stdnum.fr.nir``, the maintained validator; this module keeps only
+what stdnum does not check and the project's rules need (tests/test_nir.py compares
+the two on a corpus):
+
+- the first digit is a sex code the NIR uses: 1, 2 (born in France), 3, 4
+  (provisional, people born abroad), 7, 8 (temporary numbers); stdnum accepts any digit;
+- the month is 01-12, or 20-42 and 50-99 (people registered without a known
+  month of birth); stdnum accepts 00 and 13-19, 43-49;
+- people also type tabs, no-break spaces and dashes between the groups; stdnum
+  removes only spaces and dots.
 """
 
 from __future__ import annotations
 
 import re
 
-_NIR_RE = re.compile(r"^[1-478]\d{4}(?:\d{2}|2A|2B)\d{6}\d{2}$")
+from stdnum.exceptions import ValidationError
+from stdnum.fr import nir as stdnum_nir
+
+_SEX_AND_MONTH = re.compile(r"^[1-478]\d{2}(?:0[1-9]|1[0-2]|2\d|3\d|4[0-2]|[5-9]\d)")
 _SEPARATORS = re.compile(r"[\s.\-]")
 
 
@@ -23,19 +38,19 @@ def normalize(raw: str) -> str:
 
 
 def control_key(first13: str) -> int:
-    numeric = first13.replace("2A", "19", 1) if first13[5:7] == "2A" else first13
-    numeric = numeric.replace("2B", "18", 1) if first13[5:7] == "2B" else numeric
-    return 97 - int(numeric) % 97
+    """The key of 13 characters (Corsica's 2A/2B counted as 19/18), by stdnum."""
+    return int(stdnum_nir.calc_check_digits(first13))
 
 
 def is_valid(raw: str) -> bool:
     nir = normalize(raw)
-    if len(nir) != 15 or not _NIR_RE.match(nir):
+    if not _SEX_AND_MONTH.match(nir):
         return False
-    month = int(nir[3:5])
-    if not (1 <= month <= 12 or 20 <= month <= 42 or 50 <= month <= 99):
+    try:
+        stdnum_nir.validate(nir)
+    except ValidationError:
         return False
-    return control_key(nir[:13]) == int(nir[13:])
+    return True
 
 
 def validate(raw: str) -> str:

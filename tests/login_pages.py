@@ -75,7 +75,8 @@ def step_of(response) -> str | None:
 def paris(dt: datetime) -> str:
     """A stored naive UTC datetime as the pages write it in Paris: ``mardi 24 novembre 2026 à 11 h 05``."""
     local = dt.replace(tzinfo=timezone.utc).astimezone(PARIS)
-    return (f"{DAYS[local.weekday()]} {local.day} {MONTHS[local.month - 1]} {local.year} "
+    day = "1er" if local.day == 1 else local.day  # French ordinal for the first of the month
+    return (f"{DAYS[local.weekday()]} {day} {MONTHS[local.month - 1]} {local.year} "
             f"à {local.hour} h {local.minute:02d}")
 
 

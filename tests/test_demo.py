@@ -152,7 +152,7 @@ def mailbox_code(browser, base: str, to: str) -> str:
         if to in row:
             href = unescape(re.search(r'href="([^"]+)"', row).group(1))
             text = browser.get(urljoin(base, href)).text
-            return re.search(r"\b(\d{6})\b", re.search(r"<pre>(.*?)</pre>", text, re.S).group(1)).group(1)
+            return re.search(r"\b(\d{6})\b", re.search(r"<pre[^>]*>(.*?)</pre>", text, re.S).group(1)).group(1)
     raise AssertionError(f"no mail for {to} in the demo mailbox")
 
 
@@ -252,7 +252,7 @@ def test_mailbox_lists_console_mails(app, web):
     name = sorted(os.listdir(app.config["IDP_MAIL_OUTBOX_DIR"]))[-1]
     page = web.get(f"/demo/mailbox/{name}")
     assert page.status_code == 200
-    assert "<pre>Votre code : 314159\n</pre>" in page.text
+    assert '<pre tabindex="0" aria-labelledby="texte">Votre code : 314159\n</pre>' in page.text  # axe scrollable-region-focusable
     assert f'<iframe title="Contenu du courriel" sandbox src="/demo/mailbox/{name}/html"' in page.text
 
     html = web.get(f"/demo/mailbox/{name}/html")
@@ -266,3 +266,67 @@ def test_mailbox_lists_console_mails(app, web):
 def test_mailbox_serves_only_mails(web, name):
     assert web.get(f"/demo/mailbox/{name}").status_code == 404
     assert web.get(f"/demo/mailbox/{name}/html").status_code == 404
+
+
+# --- idp demo: birth dates, what each person shows, --reset-users keeps the running demo's issuer ----------
+
+def test_idp_demo_lists_birth_dates_and_what_each_person_shows(app, demo, web):
+    for account in DEMO_ACCOUNTS:
+        line = next(ln for ln in demo.splitlines() if account.nir_display in ln)
+        assert account.birth_date.strftime("%d/%m/%Y") in line and account.situation in line
+        assert f"→ {account.shows}" in demo
+    page = unescape(web.get("/demo/").text)
+    for account in DEMO_ACCOUNTS:
+        assert account.birth_date_display in page and account.shows in page
+    assert JEANNE.birth_date_display == "12/05/1985"
+    assert "Cas 1" in DEMO_ACCOUNTS[1].shows and "Cas 8" in DEMO_ACCOUNTS[2].shows and "Cas 7" in DEMO_ACCOUNTS[3].shows
+
+
+def test_reset_users_keeps_the_issuer_of_the_running_demo(app, tmp_path, monkeypatch):
+    """A demo served on port 8123: ``idp demo --reset-users`` without IDP_ISSUER must not re-register port 5000."""
+    monkeypatch.delenv("IDP_ISSUER", raising=False)
+    app.config["IDP_ISSUER"] = "http://127.0.0.1:8123"
+    run_demo(app)                                            # as `make run PORT=8123` does (IDP_ISSUER set)
+    served = credentials(app)
+    app.config["IDP_ISSUER"] = "http://127.0.0.1:5000"       # a later shell: the default issuer
+    output = run_demo(app, "--reset-users")
+    assert "kept for http://127.0.0.1:8123" in output and "/demo/" in output
+    assert credentials(app) == served
+    client = db.session.scalar(select(Client).where(Client.client_id == served["client_id"]))
+    db.session.refresh(client)
+    assert client.redirect_uris == ["http://127.0.0.1:8123/demo/callback"]
+    assert f"{len(DEMO_ACCOUNTS)} reset" in output
+
+    monkeypatch.setenv("IDP_ISSUER", "http://127.0.0.1:5000")  # said explicitly: the demo moves there
+    run_demo(app, "--reset-users")
+    db.session.refresh(client)
+    assert client.redirect_uris == ["http://127.0.0.1:5000/demo/callback"]
+
+
+@pytest.mark.parametrize("settings", [{
+    "DEMO": True, "MAIL_URL": "console://",
+    # make run FAST=1 (Makefile FAST_SETTINGS)
+    "CODE_LIFETIME": 60, "CODE_QUOTA_BLOCK": 120, "LOCK_DURATION": 60, "RESET_MAIL_QUOTA_BLOCK": 120,
+    "RESET_LINK_LIFETIME": 300}], ids=["fast"])
+def test_demo_page_says_the_lifetimes_in_force(web, settings):
+    from login_pages import page_text
+
+    text = page_text(web.get("/demo/").text)
+    assert "make run FAST=1" in text
+    assert "Code de sécurité valable 1 minute (cas 2" in text
+    assert "demande de code bloquée 2 minutes (cas 3)" in text
+    assert "blocage de 1 minute (cas 5 et 6)" in text
+    assert "nouvelle demande possible après 2 minutes (cas 2) ; lien valable 5 minutes." in text
+
+
+def test_make_run_fast_is_documented_and_never_the_default():
+    from pathlib import Path
+
+    makefile = (Path(__file__).resolve().parent.parent / "Makefile").read_text()
+    assert "\nFAST ?=\n" in makefile                        # off unless asked for
+    fast = re.search(r"FAST_SETTINGS = (.*?)\n(?!\s)", makefile, re.S).group(1)
+    values = dict(pair.split("=") for pair in fast.replace("\\", " ").split())
+    assert values == {"IDP_CODE_LIFETIME": "60", "IDP_CODE_QUOTA_BLOCK": "120", "IDP_LOCK_DURATION": "60",
+                      "IDP_RESET_MAIL_QUOTA_BLOCK": "120", "IDP_RESET_LINK_LIFETIME": "300"}
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert "make run FAST=1" in readme

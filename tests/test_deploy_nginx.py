@@ -93,7 +93,7 @@ class Nginx:
             "listen 80;": f"listen 127.0.0.1:{self.http_port};",
             "/etc/ssl/idp/fullchain.pem": str(tls.cert),
             "/etc/ssl/idp/privkey.pem": str(tls.key),
-            "alias /opt/idp/static/;": f"alias {ROOT / 'static'}/;",
+            "alias /opt/idp/idp/static/;": f"alias {ROOT / 'idp' / 'static'}/;",
         }.items():
             assert original in site, f"{SITE} no longer holds {original!r}: update the test"
             site = site.replace(original, replacement)
@@ -240,7 +240,7 @@ def test_readyz_hsts_and_static_files_through_nginx(deployment):
     assert r.headers["Strict-Transport-Security"] == "max-age=63072000; includeSubDomains"
     assert requests.get(deployment.url + "/healthz", timeout=5).json() == {"status": "ok"}
 
-    stylesheet = next((ROOT / "static" / "css").glob("*.css"))
+    stylesheet = next((ROOT / "idp" / "static" / "css").glob("*.css"))
     before = [len(i.access_lines()) for i in deployment.instances]
     r = requests.get(f"{deployment.url}/static/css/{stylesheet.name}", timeout=5)
     assert r.status_code == 200 and r.content == stylesheet.read_bytes()

@@ -148,3 +148,77 @@ def test_single_digit_change_is_always_detected(body, data):
 def test_key_is_two_digits_between_01_and_97(body):
     key = nir.with_key(body)[13:]
     assert key.isdigit() and 1 <= int(key) <= 97
+
+
+# --- python-stdnum: what it checks, what the project adds (the decision, and its corpus) -----------------
+#
+# idp.nir delegates the format (digits, 2A/2B, length) and the key to stdnum.fr.nir, and adds three rules
+# stdnum lacks: the sex digit (1, 2, 3, 4, 7, 8), the month (01-12, 20-42, 50-99) and the separators people
+# type besides spaces and dots (tabs, no-break spaces, dashes). The corpus below shows where the two agree and
+# the only places they differ; the property test shows that they never differ anywhere else.
+
+from stdnum.fr import nir as stdnum_nir  # noqa: E402
+
+#: (NIR as typed, valid for the project, valid for stdnum, why)
+CORPUS = [
+    (VALID, True, True, "Yvelines, May 1985"),
+    (nir.with_key("188042A004012"), True, True, "Corse-du-Sud (2A)"),
+    (nir.with_key("188042B004012"), True, True, "Haute-Corse (2B)"),
+    ("253072B07300470", True, True, "stdnum's own 2B example"),
+    ("253072A07300443", True, True, "stdnum's own 2A example"),
+    ("2 95 10 99 126 111 93", True, True, "born abroad (99), spaced"),
+    (nir.with_key("1850199001001"), True, True, "January"),
+    (nir.with_key("1851299001001"), True, True, "December"),
+    (nir.with_key("1852099001001"), True, True, "month 20: unknown month"),
+    (nir.with_key("1854299001001"), True, True, "month 42"),
+    (nir.with_key("1855099001001"), True, True, "month 50"),
+    (nir.with_key("1859999001001"), True, True, "month 99"),
+    (nir.with_key("3850578006084"), True, True, "sex 3: provisional"),
+    (nir.with_key("7850578006084"), True, True, "sex 7: temporary"),
+    ("2.85.05.78.006.084." + VALID[13:], True, True, "dots"),
+    (f"{BODY}{KEY % 97 + 1:02d}", False, False, "wrong key"),
+    ("253072C07300443", False, False, "department 2C"),
+    (VALID[:14], False, False, "too short"),
+    (nir.with_key("2850578006084")[:-1] + "A", False, False, "letter in the key"),
+    # The project's rules on top of stdnum:
+    (nir.with_key("1850099001001"), False, True, "month 00"),
+    (nir.with_key("1851399001001"), False, True, "month 13"),
+    (nir.with_key("1854399001001"), False, True, "month 43"),
+    (nir.with_key("1854999001001"), False, True, "month 49"),
+    (nir.with_key("5850578006084"), False, True, "sex 5"),
+    (nir.with_key("0850578006084"), False, True, "sex 0"),
+    (nir.with_key("9850578006084"), False, True, "sex 9"),
+    ("2-85-05-78-006-084-" + VALID[13:], True, False, "dashes (stdnum removes only spaces and dots)"),
+    ("2\t85\u00a005 78 006 084 " + VALID[13:], True, False, "tab and no-break space"),
+]
+
+
+@pytest.mark.parametrize("typed, ours, theirs, why", CORPUS, ids=[c[3] for c in CORPUS])
+def test_corpus_against_stdnum(typed, ours, theirs, why):
+    assert nir.is_valid(typed) is ours
+    assert stdnum_nir.is_valid(typed) is theirs
+    if ours:
+        assert nir.validate(typed) == stdnum_nir.compact(nir.normalize(typed))
+        assert stdnum_nir.is_valid(nir.normalize(typed))     # once normalised, stdnum agrees with every accepted NIR
+
+
+@given(body=bodies())
+def test_key_is_stdnums(body):
+    assert nir.with_key(body)[13:] == stdnum_nir.calc_check_digits(body)
+
+
+@given(st.text(alphabet="0123456789AB", min_size=15, max_size=15))
+def test_stdnum_and_the_project_differ_only_by_the_sex_and_month_rules(candidate):
+    month = int(candidate[3:5]) if candidate[3:5].isdigit() else -1
+    project_rules = candidate[0] in "123478" and (1 <= month <= 12 or 20 <= month <= 42 or month >= 50)
+    assert nir.is_valid(candidate) == (stdnum_nir.is_valid(candidate) and project_rules)
+
+
+@given(st.text(alphabet="0123456789", min_size=13, max_size=13), st.sampled_from(["", "2A", "2B"]))
+def test_stdnum_and_the_project_differ_only_by_the_sex_and_month_rules_on_keyed_numbers(digits13, corsica):
+    body = digits13[:5] + corsica + digits13[5 + len(corsica):] if corsica else digits13
+    candidate = body + stdnum_nir.calc_check_digits(body)     # a right key: only the rules can refuse it
+    assert stdnum_nir.is_valid(candidate)
+    month = int(candidate[3:5])
+    assert nir.is_valid(candidate) == (candidate[0] in "123478" and (1 <= month <= 12 or 20 <= month <= 42
+                                                                     or month >= 50))

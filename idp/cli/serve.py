@@ -1,4 +1,4 @@
-"""``idp serve``: the production server, granian serving ``wsgi:app``.
+"""``idp serve``: the production server, granian serving ``idp.wsgi:app``.
 
 Why granian rather than gunicorn: measured on this project's benchmark machine
 (one core, 16 clients, the worker's CPU time per request), gunicorn's threaded
@@ -95,7 +95,7 @@ def _split_bind(bind: str) -> tuple[str, int]:
 @click.option("--access-log/--no-access-log", default=True, show_default=True,
               help="One line per request on the standard error (path without query string); "
                    "off with IDP_LOG_FORMAT=json, whose request lines replace it.")
-@click.option("--app", "target", default="wsgi:app", show_default=True,
+@click.option("--app", "target", default="idp.wsgi:app", show_default=True,
               help="The WSGI application, MODULE:ATTRIBUTE, imported from --chdir.")
 @click.option("--chdir", type=click.Path(file_okay=False, exists=True, path_type=Path),
               default=Path(__file__).resolve().parents[2], show_default="the repository",

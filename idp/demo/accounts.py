@@ -27,6 +27,7 @@ DEMO_PASSWORD = "Demo-ameli-2025"
 class DemoAccount:
     first13: str  # the NIR without its key; the key is computed (idp.nir.with_key)
     situation: str  # French: shown on /demo and printed by ``idp demo``
+    shows: str  # French: which seed steps and cases this person lets one try (same places)
     given_name: str
     family_name: str
     gender: str
@@ -40,6 +41,11 @@ class DemoAccount:
     @property
     def nir(self) -> str:
         return nir.with_key(self.first13)
+
+    @property
+    def birth_date_display(self) -> str:
+        """``12/05/1985``: how the forgotten-password form asks for it (step 1)."""
+        return self.birth_date.strftime("%d/%m/%Y")
 
     @property
     def nir_display(self) -> str:
@@ -63,21 +69,28 @@ class DemoAccount:
 
 DEMO_ACCOUNTS: tuple[DemoAccount, ...] = (
     DemoAccount("2850575056123", "Assurée du régime général, adresse e-mail vérifiée : le parcours complet",
+                "Étapes 0, 1 et 3, appareil de confiance ; cas 2 (code expiré), 3 (trop de codes), 4 à 6 (erreurs et "
+                "blocages) ; mot de passe oublié, étapes 1 à 6 et cas 2 (trop de demandes)",
                 "Jeanne", "Martin", "female", date(1985, 5, 12), "jeanne.martin@demo.invalid", True,
                 "01", "CPAM de Paris", "affiliated"),
     DemoAccount("1901169123045", "Adresse e-mail pas encore vérifiée",
+                "Cas 1 : mail de validation de l'adresse ; mot de passe oublié, cas 1 (pas d'adresse validée)",
                 "Paul", "Durand", "male", date(1990, 11, 3), "paul.durand@demo.invalid", False,
                 "01", "CPAM du Rhône", "affiliated"),
     DemoAccount("2980313055210", "Affiliation en cours (« pending »)",
+                "Cas 8 : connexion impossible, le rattachement est en cours",
                 "Amina", "Benali", "female", date(1998, 3, 27), "amina.benali@demo.invalid", True,
                 "01", "CPAM des Bouches-du-Rhône", "pending"),
     DemoAccount("1020733063078", "Sans affiliation (« none »)",
+                "Cas 7 : connexion impossible, pas d'affiliation",
                 "Lucas", "Petit", "male", date(2002, 7, 19), "lucas.petit@demo.invalid", True,
                 "01", None, "none"),
     DemoAccount("2760929019034", "Assurée de la MSA (régime agricole, code 02)",
+                "Le régime (code 02) et la caisse transmis au site partenaire",
                 "Marie", "Le Gall", "female", date(1976, 9, 8), "marie.legall@demo.invalid", True,
                 "02", "MSA d'Armorique", "affiliated"),
     DemoAccount("188042A004012", "Né en Corse : NIR avec « 2A » (saisie avec espaces acceptée)",
+                "Le NIR corse (2A) saisi avec ou sans espaces, et sa clé",
                 "Antoine", "Santoni", "male", date(1988, 4, 14), "antoine.santoni@demo.invalid", True,
                 "01", "CPAM de la Corse-du-Sud", "affiliated"),
 )

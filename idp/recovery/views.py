@@ -42,6 +42,7 @@ from ..mail import MailError
 from ..messages import msg
 from ..models import User
 from ..models.recovery import PasswordReset
+from ..timefmt import duration
 from . import captcha, links, password_policy, state
 from .forms import IdentityForm, NewPasswordForm
 from .policy import reset_mail_quota
@@ -123,7 +124,7 @@ def start():
     outcome = captcha.check(form.captcha_handle.data, form.captcha.data)  # consumed, right or wrong
     valid = form.validate()
     if outcome is not captcha.Check.OK and not form.captcha.errors:
-        form.captcha.errors = [msg(outcome.value).format(minutes=captcha.lifetime_minutes())]
+        form.captcha.errors = [msg(outcome.value).format(duration=duration(current_app.config["IDP_CAPTCHA_LIFETIME"]))]
     if not valid or outcome is not captcha.Check.OK:
         return _back_to_start(form, _field_errors(form), focus_captcha=valid)
 

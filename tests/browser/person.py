@@ -11,8 +11,8 @@ from conftest import CODE_RE, PASSWORD
 
 _DAYS = "lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche"
 _MONTHS = "janvier|février|mars|avril|mai|juin|juillet|août|septembre|octobre|novembre|décembre"
-#: « le mardi 24 novembre 2026 à 11 h 05 » (idp.timefmt.paris)
-PARIS_DATE = re.compile(rf"le ({_DAYS}) \d{{1,2}} ({_MONTHS}) \d{{4}} à \d{{1,2}} h \d{{2}}")
+#: « le mardi 24 novembre 2026 à 11 h 05 », « le mardi 1er décembre … » (idp.timefmt.paris)
+PARIS_DATE = re.compile(rf"le ({_DAYS}) (1er|\d{{1,2}}) ({_MONTHS}) \d{{4}} à \d{{1,2}} h \d{{2}}")
 
 
 class Person:
