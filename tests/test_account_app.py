@@ -20,7 +20,7 @@ from login_pages import fresh, limit_row, page_text, race, step_of
 from mfa_pages import next_code, settle, up_to_app_code, up_to_recovery_code
 from test_account import SPACE, age_sessions, enter, events, post, space  # noqa: F401  (the fixture)
 
-KEY_RE = re.compile(r'data-secret-key>([A-Z2-7 ]+)</code>')
+KEY_RE = re.compile(r'data-secret-key>((?:<span>[A-Z2-7]+</span> ?)+)</code>')
 CODES_RE = re.compile(r"<li><code>([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})</code></li>")
 ENROL = SPACE + "/application/activer"
 CODES = SPACE + "/codes-de-secours/nouveaux"
@@ -35,9 +35,14 @@ def start_enrolment(url: str, browser: Browser, user) -> tuple[str, object]:
     assert r.status_code == 303 and r.headers["Location"] == ENROL, (r.status_code, r.headers.get("Location"))
     page = browser.get(url + ENROL, allow_redirects=False, timeout=10)
     assert page.status_code == 200, page.text[:300]
-    key = KEY_RE.search(page.text)
-    assert key, "no key written out on the page"
-    return key.group(1).replace(" ", ""), page
+    return shown_key(page), page
+
+
+def shown_key(page) -> str:
+    """The key written out on the enrolment page, as a person types it into the app (spaces dropped)."""
+    found = KEY_RE.search(page.text)
+    assert found, "no key written out on the page"
+    return re.sub(r"</?span>| ", "", found.group(1))
 
 
 def confirm(url: str, browser: Browser, page, code: str):
@@ -78,12 +83,12 @@ def test_enrol_with_the_key_written_out_then_log_in_with_the_app_at_a_partner_si
     text = page_text(page.text)
     # The QR code made in the process (inline SVG, with a text alternative), the key in groups of 4, the settings.
     assert re.search(r'<div class="qr" role="img" aria-label="QR code[^"]+"[^>]*>\s*<svg', page.text)
-    assert re.fullmatch(r"([A-Z2-7]{4} ){7}[A-Z2-7]{4}", KEY_RE.search(page.text).group(1))
+    assert re.fullmatch(r"(<span>[A-Z2-7]{4}</span> ){7}<span>[A-Z2-7]{4}</span>", KEY_RE.search(page.text).group(1))
     assert "30 secondes" in text and "SHA-1" in text and "Nombre de chiffres 6" in text
     assert '<label class="label" for="code">Code affiché par l&#39;application</label>' in page.text
     # The pending secret stays out of every URL; a reload shows the same key, not a new one.
     again = browser.get(space + ENROL, timeout=10)
-    assert KEY_RE.search(again.text).group(1).replace(" ", "") == secret
+    assert shown_key(again) == secret
     assert not totp.is_enrolled(reload_user(user))
 
     r = confirm(space, browser, page, pyotp.TOTP(secret).now())
@@ -135,7 +140,7 @@ def test_a_wrong_first_code_is_refused_on_its_field_and_activates_nothing(space,
     assert "<title>Erreur : Activer une application d'authentification" in back.text
     assert 'aria-describedby="code-aide code-erreur"' in back.text and 'aria-invalid="true"' in back.text
     assert 'id="code-erreur">Ce code est incorrect.' in back.text and 'href="#code"' in back.text
-    assert KEY_RE.search(back.text).group(1).replace(" ", "") == secret  # the same key to try again
+    assert shown_key(back) == secret  # the same key to try again
     assert not totp.is_enrolled(reload_user(user)) and events(user, "mfa_app_enrolled") == []
     assert limit_row("app-enrol", f"user:{user.id}").count == 1
     # A code of the wrong shape is said so, and not counted.
