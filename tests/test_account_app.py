@@ -304,3 +304,25 @@ def test_a_post_without_csrf_token_changes_nothing(space, browser, user):
     enter(space, browser, user, path="/application")
     r = browser.post(space + ENROL, data={}, allow_redirects=False, timeout=10)
     assert r.status_code == 400 and fresh(select(TotpCredential)) == []
+
+
+def test_no_key_code_or_recovery_code_of_the_enrolment_reaches_a_log(make_served, user, mailbox):
+    server = make_served(extra_env={"IDP_TEST_LOG_LEVEL": "INFO"})
+    browser = Browser(mailbox)
+    enter(server.url, browser, user, path="/application")
+    settle()
+    secret, page = start_enrolment(server.url, browser, user)
+    first = pyotp.TOTP(secret).now()
+    confirm(server.url, browser, page, wrong(first))
+    r = confirm(server.url, browser, browser.get(server.url + ENROL, timeout=10), first)
+    assert r.headers["Location"] == CODES
+    codes = CODES_RE.findall(browser.get(server.url + CODES, timeout=10).text)
+    app_page = browser.get(server.url + SPACE + "/application", timeout=10)
+    post(server.url, browser, app_page, CODES)
+    codes += CODES_RE.findall(browser.get(server.url + CODES, timeout=10).text)
+    assert len(codes) == 20
+    logs = server.logs()
+    assert "POST /mon-compte/securite/application/activer/code" in logs  # the logs were written
+    secrets = [secret, " ".join(re.findall(".{4}", secret)), *codes, *(c.replace("-", "") for c in codes)]
+    assert [s for s in secrets if s in logs] == []
+    assert not re.search(rf"(?<!\d){first}(?!\d)", logs)  # the first code (six digits standing alone)
