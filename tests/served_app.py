@@ -4,9 +4,10 @@
 configured by the ``IDP_*`` variables the fixture sets. When
 ``IDP_TEST_CHECKS_FILE`` names a file, every password verification (Argon2) and
 every security-code comparison appends one line to it (``password``,
-``code``, or ``totp`` for an authenticator app's code), from every worker and thread, so that a test can count how many
-secrets were really checked, whatever answered the requests. Lines are written
-with one ``O_APPEND`` ``write``, which the kernel keeps whole across processes.
+``code``, or ``totp`` for an authenticator app's code), from every worker and
+thread, so that a test can count how many secrets were really checked,
+whatever answered the requests. Lines are written with one ``O_APPEND``
+``write``, which the kernel keeps whole across processes.
 """
 
 from __future__ import annotations

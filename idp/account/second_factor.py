@@ -52,12 +52,13 @@ def _key(user_id: int) -> str:
     return f"user:{user_id}"
 
 
-def _render(template: str, page: str, **context):
+def _render(template: str, page: str, **context) -> str:
+    """A page of the app with what the last POST left for it (as :func:`.views._page` does)."""
     row = person_session()
     outcome = _told(page)
     sessions.touch(row)
     return render_template(template, person=row.user, auth=row, fresh=is_fresh(row), outcome=outcome,
-                           action=ActionForm(), **context), outcome
+                           action=ActionForm(), **context)
 
 
 # --- The app's page ------------------------------------------------------------------------------
@@ -66,10 +67,9 @@ def _render(template: str, page: str, **context):
 @session_required
 def app_page():
     user = person_session().user
-    page, _ = _render("account/app.html", APP_PAGE, app_active=user.has_app,
-                      since=user.totp.confirmed_at if user.has_app else None,
-                      codes_left=recovery_codes.remaining(user), total=current_app.config["IDP_RECOVERY_CODES"])
-    return page
+    return _render("account/app.html", APP_PAGE, app_active=user.has_app,
+                   since=user.totp.confirmed_at if user.has_app else None,
+                   codes_left=recovery_codes.remaining(user), total=current_app.config["IDP_RECOVERY_CODES"])
 
 
 # --- Enrolment ------------------------------------------------------------------------------------
@@ -160,8 +160,7 @@ def app_remove_page():
     row = person_session()
     if not row.user.has_app:
         return redirect(url_for(".app_page"), code=303)
-    page, _ = _render("account/app_remove.html", REMOVE_PAGE, codes_left=recovery_codes.remaining(row.user))
-    return page
+    return _render("account/app_remove.html", REMOVE_PAGE, codes_left=recovery_codes.remaining(row.user))
 
 
 @bp.route("/application/retirer", methods=["POST"])
