@@ -53,7 +53,8 @@ EVENTS: dict[str, str] = {
                     "3 code quota, 4 wrong password or code, 5 code lock, 6 password lock, 7 not affiliated, "
                     "8 affiliation pending). detail: step, refused (not verified because locked).",
     "code_sent": "A security code was mailed (login step 1, or « Recevoir un nouveau code »).",
-    "lock_set": "Wrong passwords (case 6) or wrong codes (case 5) locked the NIR or the account. "
+    "lock_set": "Wrong passwords (case 6) or wrong codes (case 5) locked the NIR or the account; or wrong first "
+                "codes of a new authenticator app locked its confirmation (security space, kind app-enrol). "
                 "detail: kind, until.",
     "lock_lifted": "A lock in force was lifted (administrator). detail: kind.",
     "quota_blocked": "A quota was passed and blocks for a while: codes (login case 3) or reset mails "

@@ -188,6 +188,11 @@ SETTINGS: list[Setting] = [
             "drifts (1: the code of the previous and next 30 s also work). A code is accepted once.", int),
     Setting("TOTP_ISSUER", "ameli", "Authenticator app: the name the app shows beside the account "
             "(issuer of the otpauth:// URI)."),
+    Setting("ACCOUNT_APP_ENROL_FAILURES", 3, "Security space: wrong first codes in a row, while enrolling an "
+            "authenticator app, that lock its confirmation for ACCOUNT_APP_ENROL_LOCK (like case 5: 3; a count of its "
+            "own, which never locks the login).", int),
+    Setting("ACCOUNT_APP_ENROL_LOCK", 300, "Security space: how long the confirmation of a new authenticator app "
+            "stays locked after too many wrong first codes, seconds (like case 5's lock).", int),
     Setting("RECOVERY_CODES", 10, "Recovery codes given at enrolment (and on regeneration), each single use.", int),
     Setting("NEW_LOGIN_MAIL", True, "Mail « Nouvelle connexion à votre compte ameli » when a login completes in a "
             "browser that was not trusted before (0: never).", _bool),

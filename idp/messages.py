@@ -59,6 +59,10 @@ MESSAGES: dict[str, str] = {
     "new_email_required": "Saisissez votre nouvelle adresse mail.",
     "new_email_invalid": "L'adresse mail doit être de la forme nom@exemple.fr, sans espace.",
     "new_email_same": "Cette adresse mail est déjà celle de votre compte.",
+    # Security space: enrolling the authenticator app (idp/account/second_factor.py)
+    "app_enrol_code_wrong": "Ce code est incorrect. Saisissez le code à 6 chiffres affiché en ce moment par "
+                            "l'application (il change toutes les 30 secondes) ; vérifiez aussi que votre téléphone "
+                            "est à l'heure.",
     # CSRF and expired forms
     "csrf": "Ce formulaire a expiré. Rechargez la page et recommencez.",
     "csrf_recovery": "Ce formulaire a expiré : vérifiez les informations ci-dessous, recopiez la nouvelle série "

@@ -3,10 +3,11 @@
 ``idp serve --app served_app:app`` (from ``tests/``) serves :func:`idp.create_app`
 configured by the ``IDP_*`` variables the fixture sets. When
 ``IDP_TEST_CHECKS_FILE`` names a file, every password verification (Argon2) and
-every security-code comparison appends one line to it (``password`` or
-``code``), from every worker and thread, so that a test can count how many
-secrets were really checked, whatever answered the requests. Lines are written
-with one ``O_APPEND`` ``write``, which the kernel keeps whole across processes.
+every security-code comparison appends one line to it (``password``,
+``code``, or ``totp`` for an authenticator app's code), from every worker and
+thread, so that a test can count how many secrets were really checked,
+whatever answered the requests. Lines are written with one ``O_APPEND``
+``write``, which the kernel keeps whole across processes.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import logging
 import os
 
 from idp import create_app, crypto
-from idp.mfa import codes
+from idp.mfa import codes, totp
 
 if os.environ.get("IDP_TEST_LOG_LEVEL"):  # every log line, of the libraries too, to look for secrets in them
     logging.getLogger().setLevel(os.environ["IDP_TEST_LOG_LEVEL"])  # the app installs the handler (idp.ops.logs)
@@ -42,3 +43,4 @@ def _counted(label: str, check):
 if _checks_file:
     crypto.verify_password = _counted("password", crypto.verify_password)
     codes.matches = _counted("code", codes.matches)
+    totp._matching_step = _counted("totp", totp._matching_step)  # a TOTP compared (enrolment, login)

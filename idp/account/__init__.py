@@ -10,6 +10,8 @@ session; every change needs a fresh login with the second factor (:mod:`.guard`)
 ``/mon-compte/securite/activite``          the person's logins and security events
 ``/mon-compte/securite/mot-de-passe``      change the password (current one first)
 ``/mon-compte/securite/adresse-mail``      change the e-mail address (validated by a link)
+``/mon-compte/securite/application``       the authenticator app and the recovery codes
+                                           (:mod:`.second_factor`: enrol, codes shown once, remove)
 =========================================  ===============================================
 
 Imports: this package sits beside :mod:`idp.recovery` (it reuses the password
@@ -23,6 +25,6 @@ from flask import Blueprint
 
 bp = Blueprint("account", __name__, url_prefix="/mon-compte/securite")
 
-from . import views  # noqa: E402,F401  (the routes register on bp)
+from . import second_factor, views  # noqa: E402,F401  (the routes register on bp)
 
 __all__ = ["bp"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField
+from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, Regexp
 
 from ..messages import msg
@@ -41,3 +41,13 @@ class EmailChangeForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """A button that changes something (revoke, log out everywhere): CSRF only."""
+
+
+class AppConfirmForm(FlaskForm):
+    """The first code of a new authenticator app: it becomes active only when this code is right."""
+
+    code = StringField(
+        "Code affiché par l'application",
+        validators=[DataRequired(msg("app_code_required")),
+                    Regexp(r"^\s*\d{3}\s?\d{3}\s*$", message=msg("app_code_format"))],
+    )

@@ -18,7 +18,7 @@ from .. import audit, crypto, limits, sessions
 from ..extensions import db
 from ..mail import MailError
 from ..messages import msg
-from ..mfa import devices
+from ..mfa import devices, recovery_codes
 from ..recovery import links, password_policy
 from . import activity, bp, email_change, everywhere, password
 from .forms import ActionForm, EmailChangeForm, PasswordChangeForm
@@ -75,7 +75,9 @@ def _page(template: str, page: str, **context):
 @bp.route("")
 @session_required
 def index():
-    return _page("account/index.html", "account.index")
+    user = person_session().user
+    return _page("account/index.html", "account.index", app_active=user.has_app,
+                 codes_left=recovery_codes.remaining(user) if user.has_app else 0)
 
 
 @bp.route("/deconnexion-partout", methods=["POST"])

@@ -11,6 +11,9 @@ here is written with the change it records):
     service) and the key written in groups of four for manual entry. A second
     call replaces the pending secret; an app already active stays active until
     the new one is confirmed.
+``pending_enrolment(user) -> Enrolment | None``
+    The pending secret shown again (the enrolment page's GET: a reload shows the
+    same key, not a new one), or None when no enrolment is under way.
 ``confirm_enrolment(user, code) -> bool``
     A right first code of the pending secret makes it the active one (audited
     ``mfa_app_enrolled``); that code is then used (it cannot log in).
@@ -132,6 +135,17 @@ def begin_enrolment(user: User) -> Enrolment:
     else:
         credential.pending_secret_encrypted = blob
     db.session.flush()
+    return _enrolment(user, secret)
+
+
+def pending_enrolment(user: User) -> Enrolment | None:
+    credential = _credential(user)
+    if credential is None or credential.pending_secret_encrypted is None:
+        return None
+    return _enrolment(user, _unseal(user.id, bytes(credential.pending_secret_encrypted)))
+
+
+def _enrolment(user: User, secret: str) -> Enrolment:
     uri = pyotp.TOTP(secret, interval=_period()).provisioning_uri(
         name=_label(user), issuer_name=current_app.config["IDP_TOTP_ISSUER"])
     svg = segno.make(uri, error="m").svg_inline(scale=4, border=2, title="QR code")
