@@ -329,17 +329,25 @@ def test_wrong_passwords_counted_on_both_instances_lock_once(deployment, browser
     before = len(deployment.nginx.log())
     answers = []
     for _ in range(3):  # the form comes back with each wrong password: three POSTs in a row, alternating
-        page = browser.submit(deployment.url + "/connexion", page.text, {"nir": user.nir, "password": "Mauvais-1234"},
-                              timeout=10)
-        answers.append(page.status_code)
-    assert answers == [401, 401, 429]
+        r = browser.submit(deployment.url + "/connexion", page.text, {"nir": user.nir, "password": "Mauvais-1234"},
+                           timeout=10)
+        assert r.status_code == 303  # Post/Redirect/Get: the page that shows the answer, on either instance
+        page = browser.get(deployment.url + "/connexion", timeout=10)
+        # A reload (the same page again): three requests a round, so that nginx's round robin sends
+        # the next wrong password to the other instance.
+        page = browser.get(deployment.url + "/connexion", timeout=10)
+        answers.append((int(r.headers["X-Login-Outcome"]), page.status_code))
+    assert answers == [(401, 401), (401, 401), (429, 429)]
     assert CASE6 in page_text(page.text)
-    served = deployment.served_by(before)
-    assert set(served) == {0, 1}, served  # the three wrong passwords went to both instances
+    ports = [i.port for i in deployment.instances]
+    posts = [ports.index(row[4]) for row in deployment.nginx.log()[before:] if row[1] == "POST"]
+    assert len(posts) == 3 and set(posts) == {0, 1}, posts  # the three wrong passwords went to both instances
     # The right password, on either instance, meets the one lock.
     for _ in range(2):
         page = browser.get(deployment.url + "/connexion", timeout=10)
         r = browser.submit(deployment.url + "/connexion", page.text, {"nir": user.nir, "password": PASSWORD}, timeout=10)
+        assert r.status_code == 303 and r.headers["X-Login-Outcome"] == "429"
+        r = browser.get(deployment.url + "/connexion", timeout=10)
         assert r.status_code == 429 and CASE6 in page_text(r.text)
     db.session.expire_all()
     locks = db.session.scalars(select(Limit).where(Limit.kind == "password")).all()

@@ -258,6 +258,8 @@ def test_logout_confirmed_on_the_providers_page_tells_the_clients_too(op, receiv
     assert receiver.requests == [], "showing the confirmation page ends nothing"
     done = op.browser.post(f"{op.url}/logout", data={"csrf_token": csrf_token(page.text), "client_id": a.client_id},
                            allow_redirects=False, timeout=10)
+    assert done.status_code == 303  # Post/Redirect/Get (issue 11): the page that says it is done
+    done = op.browser.get(op.absolute(done.headers["Location"]), timeout=10)
     assert done.status_code == 200 and "Vous êtes déconnecté" in done.text
     settle()
     assert_told(receiver, "a", sessions3["s1"]["a"])

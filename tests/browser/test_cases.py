@@ -175,8 +175,9 @@ def test_case7_and_8_affiliation(rp, make_user, page, mailbox, looks_right, affi
 def test_faq(live_server, page, looks_right):
     page.goto(f"{live_server.url}/connexion/aide")
     expect(page.get_by_role("heading", level=1)).to_have_text("Se connecter au compte ameli : questions fréquentes")
-    # The seed's four questions, and issue 12's « J'ai perdu le téléphone où se trouve mon application ».
-    expect(page.get_by_role("heading", level=2)).to_have_count(5)
+    # The seed's four questions, and issue 12's « J'ai perdu le téléphone où se trouve mon application »
+    # and « Voir et gérer la sécurité de mon compte » (the security space).
+    expect(page.get_by_role("heading", level=2)).to_have_count(6)
     expect(page.locator("main")).to_contain_text("3646")
     looks_right(page, "faq")
 
