@@ -17,34 +17,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import current_app
 from sqlalchemy import or_, update
 
 from .. import audit, crypto, limits
 from ..extensions import db
 from ..login import policy
-from ..messages import msg
 from ..mfa import devices
 from ..models import BrowserSession, Grant, LoginFlow, User, utcnow
 from ..models.recovery import PasswordReset
 from ..oidc import backchannel
-from ..recovery import password_policy
-
-
-def rules(broken: list[str] | None = None) -> list[dict]:
-    """The checklist of the page (the forgotten-password page's), each rule met or not once checked."""
-    cfg = current_app.config
-    def state(key: str) -> str | None:
-        return None if broken is None else ("unmet" if key in broken else "met")
-
-    return [{"key": key, "text": msg(key).format(min=cfg["IDP_PASSWORD_MIN_LENGTH"], max=cfg["IDP_PASSWORD_MAX_LENGTH"]),
-             "state": state(key)} for key in password_policy.RULES]
-
-
-def broken(user: User, password: str) -> list[str]:
-    cfg = current_app.config
-    return password_policy.broken_rules(password, user.nir, user.birth_date,
-                                        cfg["IDP_PASSWORD_MIN_LENGTH"], cfg["IDP_PASSWORD_MAX_LENGTH"])
 
 
 @dataclass(frozen=True)

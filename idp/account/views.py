@@ -162,7 +162,7 @@ def change_password_page():
     row = person_session()
     sessions.touch(row)
     return render_template("account/password.html", form=form, outcome=outcome, person=row.user,
-                           rules=password.rules(outcome["facts"].get("broken")), specials=password_policy.SPECIALS,
+                           rules=password_policy.checklist(outcome["facts"].get("broken")), specials=password_policy.SPECIALS,
                            min_length=cfg["IDP_PASSWORD_MIN_LENGTH"], max_length=cfg["IDP_PASSWORD_MAX_LENGTH"],
                            check_url=url_for(".check_password"))
 
@@ -177,9 +177,9 @@ def change_password():
     row = person_session()
     user = row.user
     new = form.password.data
-    broken = password.broken(user, new)
+    broken = password_policy.broken_for(user, new)
     if broken:
-        texts = [r["text"] for r in password.rules(broken) if r["state"] == "unmet"]
+        texts = [r["text"] for r in password_policy.checklist(broken) if r["state"] == "unmet"]
         error = msg("password_rules_broken") + " " + " ; ".join(texts) + "."
         bad = password_policy.disallowed_characters(new)
         if bad:
@@ -210,7 +210,7 @@ def check_password():
     typed = request.form.get("password", "")
     if len(typed) > 200:
         return jsonify(error="too_long"), 400
-    return jsonify(broken=password.broken(person_session().user, typed))
+    return jsonify(broken=password_policy.broken_for(person_session().user, typed))
 
 
 # --- E-mail address --------------------------------------------------------------------------------

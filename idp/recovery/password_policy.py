@@ -1,7 +1,8 @@
 """The rules a new password must follow (seed ameli-forgot-password, step 5).
 
 A pure function, :func:`broken_rules`, with no Flask and no database, so that the
-pages, the live check and the administration command apply the same rules. It
+pages, the live check and the administration command apply the same rules
+(:func:`checklist` and :func:`broken_for` add the settings, for the pages). It
 returns the rules the password breaks, as keys of :mod:`idp.messages` (the
 French text of each rule), in the order the page lists them:
 
@@ -100,3 +101,30 @@ def broken_rules(password: str, nir: str | None = None, birth_date: date | None 
     if contains_birth_date(password, birth_date):
         broken.append(NO_BIRTH_DATE)
     return broken
+
+
+# --- With the settings: what the pages show (the forgotten-password page and the security space's) ---
+
+def checklist(broken: list[str] | None = None) -> list[dict]:
+    """The rules as a page lists them (French text from :mod:`idp.messages`), each ``met`` or ``unmet``
+    once a password was checked (``broken``), or neither before."""
+    from flask import current_app
+
+    from ..messages import msg
+
+    cfg = current_app.config
+
+    def state(key: str) -> str | None:
+        return None if broken is None else ("unmet" if key in broken else "met")
+
+    return [{"key": key, "text": msg(key).format(min=cfg["IDP_PASSWORD_MIN_LENGTH"], max=cfg["IDP_PASSWORD_MAX_LENGTH"]),
+             "state": state(key)} for key in RULES]
+
+
+def broken_for(user, password: str) -> list[str]:
+    """:func:`broken_rules` for ``user`` (their NIR and birth date), with the configured lengths."""
+    from flask import current_app
+
+    cfg = current_app.config
+    return broken_rules(password, user.nir, user.birth_date, cfg["IDP_PASSWORD_MIN_LENGTH"], cfg["IDP_PASSWORD_MAX_LENGTH"])
+

@@ -275,22 +275,6 @@ def help_page():
 
 # --- Steps 4 to 6 ---------------------------------------------------------------------------------
 
-def _rules(broken: list[str] | None = None) -> list[dict]:
-    cfg = current_app.config
-    texts = {key: msg(key).format(min=cfg["IDP_PASSWORD_MIN_LENGTH"], max=cfg["IDP_PASSWORD_MAX_LENGTH"])
-             for key in password_policy.RULES}
-    def state(key: str) -> str | None:
-        return None if broken is None else ("unmet" if key in broken else "met")
-
-    return [{"key": key, "text": texts[key], "state": state(key)} for key in password_policy.RULES]
-
-
-def _broken(user: User, password: str) -> list[str]:
-    cfg = current_app.config
-    return password_policy.broken_rules(password, user.nir, user.birth_date,
-                                        cfg["IDP_PASSWORD_MIN_LENGTH"], cfg["IDP_PASSWORD_MAX_LENGTH"])
-
-
 def _invalid_link():
     return redirect(url_for(".link_invalid"), code=303)
 
@@ -305,7 +289,7 @@ def _password_page(form: NewPasswordForm, broken: list[str] | None = None, statu
     return render_template(
         "recovery/new_password.html",
         form=form,
-        rules=_rules(broken),
+        rules=password_policy.checklist(broken),
         specials=password_policy.SPECIALS,
         min_length=current_app.config["IDP_PASSWORD_MIN_LENGTH"],
         max_length=current_app.config["IDP_PASSWORD_MAX_LENGTH"],
@@ -350,10 +334,10 @@ def new_password():
         state.keep_password_errors(_field_errors(form), None)
         return redirect(url_for(".password_page"), code=303)
     password = form.password.data
-    broken = _broken(user, password)
+    broken = password_policy.broken_for(user, password)
     if broken:
         error = (msg("password_rules_broken") + " "
-                 + " ; ".join(r["text"] for r in _rules(broken) if r["state"] == "unmet") + ".")
+                 + " ; ".join(r["text"] for r in password_policy.checklist(broken) if r["state"] == "unmet") + ".")
         bad = password_policy.disallowed_characters(password)
         if bad:
             shown = ", ".join("espace" if c == " " else f"« {c} »" for c in bad[:10])
@@ -413,4 +397,4 @@ def check_password():
     password = request.form.get("password", "")
     if len(password) > 200:
         return jsonify(error="too_long"), 400
-    return jsonify(broken=_broken(db.session.get(User, reset.user_id), password))
+    return jsonify(broken=password_policy.broken_for(db.session.get(User, reset.user_id), password))
