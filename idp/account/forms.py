@@ -7,6 +7,7 @@ from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, Regexp
 
 from ..messages import msg
+from ..recovery.forms import confirm_field, new_password_field
 
 #: One @, no space, a dotted domain: the rough check of ``idp users add`` (the link proves the rest).
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -19,14 +20,8 @@ class PasswordChangeForm(FlaskForm):
         "Mot de passe actuel",
         validators=[DataRequired(msg("current_password_required")), Length(max=128, message=msg("field_too_long"))],
     )
-    password = PasswordField(
-        "Nouveau mot de passe",
-        validators=[InputRequired(msg("new_password_required")), Length(max=200, message=msg("field_too_long"))],
-    )
-    confirm = PasswordField(
-        "Confirmation du nouveau mot de passe",
-        validators=[InputRequired(msg("password_confirm_required")), Length(max=200, message=msg("field_too_long"))],
-    )
+    password = new_password_field()
+    confirm = confirm_field()
 
 
 class EmailChangeForm(FlaskForm):

@@ -74,14 +74,24 @@ class IdentityForm(FlaskForm):
         return parse_birth_date(self.birth_date.data)
 
 
-class NewPasswordForm(FlaskForm):
-    """Step 5: « Nouveau mot de passe » and its confirmation."""
-
-    password = PasswordField(
+def new_password_field() -> PasswordField:
+    """« Nouveau mot de passe » (its rules are checked by the view: password_policy)."""
+    return PasswordField(
         "Nouveau mot de passe",
         validators=[InputRequired(msg("new_password_required")), Length(max=200, message=msg("field_too_long"))],
     )
-    confirm = PasswordField(
+
+
+def confirm_field() -> PasswordField:
+    """« Confirmation du nouveau mot de passe »."""
+    return PasswordField(
         "Confirmation du nouveau mot de passe",
         validators=[InputRequired(msg("password_confirm_required")), Length(max=200, message=msg("field_too_long"))],
     )
+
+
+class NewPasswordForm(FlaskForm):
+    """Step 5: « Nouveau mot de passe » and its confirmation (the security space's change form has them too)."""
+
+    password = new_password_field()
+    confirm = confirm_field()
